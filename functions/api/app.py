@@ -1,0 +1,118 @@
+"""The API Lambda: a thin HTTP adapter over ``workflow_api.service``.
+
+Each route reads and validates its request, calls the service once, and turns the answer into
+HTTP; every failure becomes an answer in ``workflow_api.http_errors``.
+"""
+
+import json
+from functools import cache
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from workflow_api import http_errors
+from workflow_api.adapters.run_records import RunRecords
+from workflow_api.adapters.stepfunctions import StepFunctionsGateway
+from workflow_api.catalog import WorkflowCatalog
+from workflow_api.config import settings
+from workflow_api.models import StartWorkflowRequest
+from workflow_api.observability import logger, metrics, record_answer, tracer
+from workflow_api.parameters import RunOptions, read_run_options
+from workflow_api.service import RunAnswer, StartCommand, WorkflowService
+
+app = APIGatewayRestResolver(enable_validation=True)
+http_errors.register(app)
+
+
+@cache
+def workflow_service() -> WorkflowService:
+    """Built on the first request of a cold start and kept for the container's life."""
+    config = settings()
+    stepfunctions = StepFunctionsGateway()
+    return WorkflowService(
+        WorkflowCatalog(config.workflow_state_machines, stepfunctions.task_refs),
+        stepfunctions,
+        RunRecords(config.idempotency_table_name, config.idempotency_retention_days),
+        max_wait_seconds=config.max_wait_seconds,
+        answer_margin_seconds=config.answer_margin_seconds,
+    )
+
+
+def _options(**from_path_or_body: Any) -> RunOptions:
+    event = app.current_event
+    options = read_run_options(
+        event.multi_value_headers or event.headers,
+        event.multi_value_query_string_parameters or event.query_string_parameters,
+        extra=from_path_or_body,
+    )
+    app.append_context(request_id=options.request_id)
+    logger.set_correlation_id(options.request_id)
+    return options
+
+
+def _remaining_seconds() -> float:
+    return app.lambda_context.get_remaining_time_in_millis() / 1000
+
+
+def _respond(answer: RunAnswer) -> Response[str]:
+    record_answer(answer.http_status, answer.started, answer.waited_seconds, answer.aws_calls)
+    return Response(
+        status_code=answer.http_status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(answer.run.to_body()),
+        headers={"X-Request-Id": answer.run.request_id},
+    )
+
+
+@app.post("/api/workflow/execute/<name>")
+@tracer.capture_method
+def execute_workflow(
+    name: str, workflow_input: Annotated[dict[str, Any] | None, Body(embed=False)] = None
+) -> Response[str]:
+    """The user's document's form: the body is the workflow input."""
+    options = _options()
+    command = StartCommand(workflow=name, version=options.version, input=workflow_input or {}, options=options)
+    return _respond(workflow_service().execute(command, _remaining_seconds))
+
+
+@app.post("/api/workflow/execute/<name>/<version>")
+@tracer.capture_method
+def execute_workflow_version(
+    name: str,
+    version: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    request: Annotated[StartWorkflowRequest | None, Body(embed=False)] = None,
+) -> Response[str]:
+    """Conductor's current form: a StartWorkflowRequest body; the path's name and version win."""
+    request = request or StartWorkflowRequest()
+    options = _options(
+        version=version, idempotency_key=request.idempotency_key, on_conflict=request.idempotency_strategy
+    )
+    command = StartCommand(
+        workflow=name,
+        version=version,
+        input=request.input,
+        options=options,
+        correlation_id=request.correlation_id,
+        priority=request.priority,
+    )
+    return _respond(workflow_service().execute(command, _remaining_seconds))
+
+
+@app.get("/api/workflow/<workflowId>")
+@tracer.capture_method
+def get_workflow(
+    workflowId: str,  # noqa: N803 - the route's own parameter name
+    include_tasks: Annotated[bool, Query(alias="includeTasks")] = True,
+) -> Response[str]:
+    """A run as it stands, so a caller answered 206 can fetch the result later."""
+    options = _options()
+    return _respond(workflow_service().get(workflowId, options.request_id, include_tasks))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

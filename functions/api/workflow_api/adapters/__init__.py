@@ -1,0 +1,1 @@
+"""The edge: AWS clients and the adapters that turn AWS words and errors into ours."""

@@ -1,0 +1,127 @@
+"""Step Functions, in the service's words: start a run, read what happened since the last look."""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import RunNotFound, ServiceUnavailable, WorkflowNotFound
+from ..history import Event, epoch_millis, state_names
+from .aws import stepfunctions_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
+# Pages are large while catching up on a history and small once only the newest events are missing.
+FIRST_PAGE_SIZE = 1000
+NEXT_PAGE_SIZE = 100
+
+
+class AwsThrottled(ServiceUnavailable):
+    """AWS said slow down; a waiting caller backs off, a starting caller may get a 503."""
+
+
+class AwsUnavailable(ServiceUnavailable):
+    """AWS could not be reached or failed on its side."""
+
+
+class ExecutionAlreadyExists(Exception):
+    """An execution of that name exists and differs in input, or has closed."""
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    execution_arn: str
+    start_time: int
+
+
+@contextmanager
+def _translated(not_found: type[Exception] | None = None) -> Iterator[None]:
+    """AWS errors as domain errors, raised from the original so logs keep the cause."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in THROTTLING_CODES:
+            raise AwsThrottled("Step Functions is throttling requests; retry shortly") from exc
+        if code == "ExecutionAlreadyExists":
+            raise ExecutionAlreadyExists(code) from exc
+        if code in ("ExecutionDoesNotExist", "StateMachineDoesNotExist") and not_found is not None:
+            raise not_found("No such workflow run") from exc
+        if code == "ExecutionLimitExceeded":
+            raise ServiceUnavailable("Too many workflow runs are open; retry later", 5) from exc
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+        if status >= 500:
+            raise AwsUnavailable("Step Functions is unavailable; retry shortly") from exc
+        raise
+    except BotoCoreError as exc:
+        raise AwsUnavailable("Step Functions could not be reached; retry shortly") from exc
+
+
+@dataclass
+class HistoryCursor:
+    """What one waiting request has read of one execution's history so far."""
+
+    execution_arn: str
+    events: dict[int, Event] = field(default_factory=dict)
+
+    @property
+    def last_event_id(self) -> int:
+        return max(self.events, default=0)
+
+
+class StepFunctionsGateway:
+    def __init__(self, client: "SFNClient | None" = None) -> None:
+        self._client = client or stepfunctions_client()
+
+    def start(
+        self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]
+    ) -> StartedExecution:
+        calls["StartExecution"] += 1
+        with _translated(not_found=WorkflowNotFound):
+            answer = self._client.start_execution(
+                stateMachineArn=state_machine_arn, name=execution_name, input=workflow_input
+            )
+        started: datetime = answer["startDate"]
+        return StartedExecution(answer["executionArn"], epoch_millis(started))
+
+    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str]) -> int:
+        """Add the events not yet in ``cursor``; answer how many were new.
+
+        Asks newest-first and stops at the first page that reaches an event already seen, so a
+        long history is read once, not on every look. A service that ignores ``reverseOrder``
+        (moto does) answers oldest-first: then every page is read, and the result is the same.
+        """
+        last_seen = cursor.last_event_id
+        request: dict[str, Any] = {
+            "executionArn": cursor.execution_arn,
+            "reverseOrder": True,
+            "maxResults": FIRST_PAGE_SIZE if last_seen == 0 else NEXT_PAGE_SIZE,
+            "includeExecutionData": True,
+        }
+        added = 0
+        while True:
+            calls["GetExecutionHistory"] += 1
+            with _translated(not_found=RunNotFound):
+                page = self._client.get_execution_history(**request)
+            events = page["events"]
+            for event in events:
+                if event["id"] > last_seen and event["id"] not in cursor.events:
+                    cursor.events[event["id"]] = event
+                    added += 1
+            token = page.get("nextToken")
+            newest_first = len(events) > 1 and events[0]["id"] > events[-1]["id"]
+            if not token or (newest_first and events[-1]["id"] <= last_seen):
+                return added
+            request["nextToken"] = token
+
+    def task_refs(self, state_machine_arn: str) -> frozenset[str]:
+        with _translated(not_found=WorkflowNotFound):
+            answer = self._client.describe_state_machine(stateMachineArn=state_machine_arn)
+        return state_names(json.loads(answer["definition"]))

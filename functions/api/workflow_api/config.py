@@ -1,0 +1,28 @@
+"""Settings read once from the environment that template.yaml sets (local mode sets the same)."""
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, Json, PositiveInt
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # {"hello_world": {"1": "arn:...:stateMachine:...", "2": "..."}}: one state machine per version.
+    workflow_state_machines: Json[dict[str, dict[PositiveInt, str]]] = Field(alias="WORKFLOW_STATE_MACHINES")
+    max_wait_seconds: int = Field(default=25, ge=0, le=27, alias="MAX_WAIT_SECONDS")
+    idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    idempotency_retention_days: int = Field(default=90, ge=1, alias="IDEMPOTENCY_RETENTION_DAYS")
+    # Time kept back from the Lambda's remaining time to write the answer.
+    answer_margin_seconds: float = Field(default=2.0, ge=0, alias="ANSWER_MARGIN_SECONDS")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        return cls.model_validate(dict(os.environ if environ is None else environ))
+
+
+@cache
+def settings() -> "Settings":
+    return Settings.from_environment()

@@ -1,0 +1,61 @@
+"""The service's failures as a small hierarchy; ``http_errors`` turns them into answers."""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FieldError:
+    path: str
+    message: str
+    invalid_value: Any = None
+
+
+class WorkflowApiError(Exception):
+    """Base of every error a caller can be told about."""
+
+    status = 500
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(WorkflowApiError):
+    status = 400
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class WorkflowNotFound(WorkflowApiError):
+    status = 404
+
+
+class RunNotFound(WorkflowApiError):
+    status = 404
+
+
+class IdempotencyConflict(WorkflowApiError):
+    status = 409
+
+    def __init__(self, message: str, workflow_id: str) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+
+
+class PayloadTooLarge(WorkflowApiError):
+    status = 413
+
+
+class ServiceUnavailable(WorkflowApiError):
+    """AWS throttled or failed for longer than our retries: safe to retry later."""
+
+    status = 503
+    retryable = True
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

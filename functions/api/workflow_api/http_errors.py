@@ -1,0 +1,68 @@
+"""The one place that turns failures into HTTP answers with Conductor's error body.
+
+No answer carries a stack trace, an ARN or an account id: messages are ours, causes go to the log.
+"""
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from .errors import FieldError, IdempotencyConflict, InvalidRequest, ServiceUnavailable, WorkflowApiError
+from .models import ErrorBody
+from .observability import logger
+from .parameters import field_errors_from_dicts
+
+
+def request_id(app: APIGatewayRestResolver) -> str:
+    """The caller's requestId once parsed, else the one API Gateway gave the request."""
+    rid = app.context.get("request_id")
+    if rid:
+        return str(rid)
+    return str(app.current_event.request_context.request_id or "")
+
+
+def error_response(app: APIGatewayRestResolver, error: WorkflowApiError) -> Response[str]:
+    instance = request_id(app)
+    body = ErrorBody(status=error.status, message=error.message, instance=instance, retryable=error.retryable)
+    headers: dict[str, str] = {"X-Request-Id": instance}
+    if isinstance(error, InvalidRequest):
+        body.validation_errors = ErrorBody.validation(error.errors)
+    if isinstance(error, IdempotencyConflict):
+        body.workflow_id = error.workflow_id
+    if isinstance(error, ServiceUnavailable):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    logger.info("refused", extra={"http_status": error.status, "reason": error.message})
+    return Response(
+        status_code=error.status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body.to_body()),
+        headers=headers,
+    )
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(WorkflowApiError)
+    def _domain(error: WorkflowApiError) -> Response[str]:
+        return error_response(app, error)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(error: RequestValidationError) -> Response[str]:
+        # Powertools answers 422; Conductor answers 400 for a body or path value it cannot read.
+        errors: list[FieldError] = field_errors_from_dicts(error.errors())
+        return error_response(app, InvalidRequest("invalid request", errors))
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response[str]:
+        path = app.current_event.path
+        return error_response(app, _RouteNotFound(f"No route for {app.current_event.http_method} {path}"))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response[str]:
+        logger.exception("unexpected error")
+        return error_response(app, WorkflowApiError("Internal error; it has been logged"))
+
+
+class _RouteNotFound(WorkflowApiError):
+    status = 404

@@ -1,0 +1,47 @@
+"""When a synchronous call may answer, and how often it looks: pure, so it is tested without AWS."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .history import RunSnapshot
+
+
+def wait_is_over(run: RunSnapshot, wait_until_task_refs: frozenset[str]) -> bool:
+    """The run ended, or any of the awaited tasks has finished (any outcome of that state)."""
+    return run.status.is_terminal or not wait_until_task_refs.isdisjoint(run.completed_task_refs)
+
+
+def wait_budget(wait_for_seconds: int, max_wait_seconds: int, remaining_seconds: float, margin_seconds: float) -> float:
+    """Seconds this call may wait: the caller's wish, clamped, and never past the Lambda's end."""
+    return max(0.0, min(float(wait_for_seconds), float(max_wait_seconds), remaining_seconds - margin_seconds))
+
+
+@dataclass
+class PollSchedule:
+    """Short first looks, then exponential backoff with jitter up to a bounded rate.
+
+    Most workflows that callers wait on finish within a second, so the first looks come quickly;
+    long ones settle at one look per ``cap`` seconds, which bounds the AWS calls per waiting request.
+    Throttling doubles the pause (up to ``throttled_cap``) instead of failing the request.
+    """
+
+    first: float = 0.05
+    factor: float = 1.6
+    cap: float = 1.0
+    throttled_cap: float = 5.0
+    jitter: Callable[[], float] = field(default=random.random)
+    _next: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._next = self.first
+
+    def next_pause(self, throttled: bool = False) -> float:
+        """The pause before the next look; equal jitter keeps at least half of it."""
+        if throttled:
+            self._next = min(self.throttled_cap, max(self._next, self.cap) * 2)
+        base = self._next
+        pause = base / 2 + base / 2 * self.jitter()
+        if not throttled:
+            self._next = min(self.cap, self._next * self.factor)
+        return pause
