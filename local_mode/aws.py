@@ -1,0 +1,274 @@
+"""The stack of template.yaml on moto, in this process: tables, state machines, functions.
+
+Step Functions executions really run the ASL (moto's ``execute_state_machine``); their Lambda
+task states call our handlers in-process through the one seam moto offers for that,
+``LambdaSimpleBackend.invoke``. Nothing here talks to AWS: moto intercepts every boto3 call.
+"""
+
+import functools
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from threading import RLock
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.models import DynamoDBBackend
+
+from . import template as cfn
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+STACK = "local"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+# What local mode sets for the API function on top of the template: the function's JSON logs
+# only from WARNING (the server prints one line per request; LOG_LEVEL=INFO shows them all), no
+# X-Ray daemon to send traces to, no EMF metrics on stdout.
+LOCAL_ENVIRONMENT = {
+    "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str  # as in the template, e.g. /api/workflow/execute/{name}
+    function: str  # logical id
+
+
+# The functions moto's Step Functions executor calls, by function name; set by LocalAws.start.
+_FUNCTIONS: dict[str, Any] = {}
+_DYNAMODB_WRITES = RLock()
+
+
+def _invoke_in_process(
+    self: LambdaSimpleBackend,
+    function_name: str,
+    qualifier: str | None,
+    body: Any,
+    headers: Any,
+    response_headers: dict[str, str],
+) -> bytes:
+    """Replaces moto's Lambda invoke: run our handler, answer as the Lambda service would.
+
+    An exception becomes ``x-amz-function-error: Unhandled`` with ``{errorType, errorMessage}``,
+    so the state machine's Retry and Catch see what they would see on AWS.
+    """
+    name = function_name.rsplit(":function:", maxsplit=1)[-1].split(":", maxsplit=1)[0]
+    function = _FUNCTIONS.get(name)
+    if function is None:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps({"errorType": "ResourceNotFoundException", "errorMessage": f"no function {name}"}).encode()
+    event = json.loads(body) if body else {}
+    try:
+        result = function.invoke(event)
+    except Exception as exc:  # noqa: BLE001 - any handler error is the task's failure
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-3:],
+            }
+        ).encode()
+    return json.dumps(result).encode()
+
+
+def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
+    """moto has no per-table lock: two conditional writes racing in threads can both win.
+    DynamoDB never lets that happen, so local mode makes moto's writes take turns."""
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_WRITES:
+            return method(*args, **kwargs)
+
+    locked.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
+    return locked
+
+
+def _patch_moto() -> None:
+    # moto logs a long dump for every failed task state, even one the ASL retries or catches;
+    # the run's history already says what failed.
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+    LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        method = getattr(DynamoDBBackend, name)
+        if not getattr(method, "__wrapped_by_local_mode__", False):
+            setattr(DynamoDBBackend, name, _serialized(method))
+
+
+class LocalAws:
+    """Builds and holds the template's resources in moto; ``start`` then ``stop``."""
+
+    def __init__(self, template_path: Path = cfn.TEMPLATE, parameters: Mapping[str, Any] | None = None) -> None:
+        from .lambda_runtime import LocalFunction
+
+        self._function_type = LocalFunction
+        self.root = template_path.parent
+        self.template = cfn.load(template_path)
+        self.parameters = {**cfn.parameter_defaults(self.template), **(parameters or {})}
+        self.functions: dict[str, Any] = {}
+        self.routes: list[ApiRoute] = []
+        self.environment: dict[str, str] = {}
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self._saved_environ: dict[str, str | None] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> "LocalAws":
+        self._set_environ(
+            {
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_SESSION_TOKEN": "local",
+            }
+        )
+        _patch_moto()
+        self._mock.start()
+        resolver = self._resolver()
+        self._create_tables(resolver)
+        self._create_functions(resolver)
+        self._create_state_machines(resolver)
+        self._set_environ({**self.environment, **LOCAL_ENVIRONMENT})
+        config = sys.modules.get("workflow_api.config")
+        if config is not None:  # settings are read once per cold start; this is a new one
+            config.settings.cache_clear()
+        return self
+
+    def stop(self) -> None:
+        self._mock.stop()
+        for name in self.functions:
+            _FUNCTIONS.pop(self.functions[name].name, None)
+        for key, value in self._saved_environ.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environ.clear()
+
+    def __enter__(self) -> "LocalAws":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- what the rest of local mode asks -------------------------------------------------------
+
+    @property
+    def api_function(self) -> Any:
+        return self.functions[self.routes[0].function]
+
+    @property
+    def workflows(self) -> dict[str, list[int]]:
+        machines = json.loads(self.environment.get("WORKFLOW_STATE_MACHINES", "{}"))
+        return {name: sorted(int(v) for v in versions) for name, versions in sorted(machines.items())}
+
+    def invoke_api(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.api_function.invoke(dict(event))
+        return result
+
+    # --- building ----------------------------------------------------------------------------------
+
+    def _resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {lid: r for lid, r in self.template["Resources"].items() if r["Type"] == kind}
+
+    def _resolver(self) -> cfn.Resolver:
+        refs: dict[str, Any] = {
+            **self.parameters,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": STACK,
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,
+        }
+        attributes: dict[tuple[str, str], Any] = {}
+        for lid, resource in self.template["Resources"].items():
+            props = resource.get("Properties", {})
+            kind = resource["Type"]
+            if kind == "AWS::Serverless::Function":
+                name = props.get("FunctionName", f"{STACK}-{lid}")
+                arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+                refs[lid], attributes[(lid, "Arn")] = name, arn
+            elif kind == "AWS::Serverless::StateMachine":
+                name = props.get("Name", f"{STACK}-{lid}")
+                arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}"
+                refs[lid], attributes[(lid, "Arn")], attributes[(lid, "Name")] = arn, arn, name
+            elif kind == "AWS::DynamoDB::Table":
+                name = props.get("TableName", f"{STACK}-{lid}")
+                refs[lid], attributes[(lid, "Arn")] = name, f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+            else:
+                refs[lid] = f"{STACK}-{lid}"
+        return cfn.Resolver(self.template, refs, attributes)
+
+    def _create_tables(self, resolver: cfn.Resolver) -> None:
+        client = boto3.client("dynamodb", region_name=REGION)
+        for lid, resource in self._resources("AWS::DynamoDB::Table").items():
+            props = resolver.resolve(resource["Properties"])
+            name = resolver.refs[lid]
+            client.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl:
+                client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _create_functions(self, resolver: cfn.Resolver) -> None:
+        defaults = self.template.get("Globals", {}).get("Function", {})
+        for lid, resource in self._resources("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            variables = {
+                **resolver.resolve(defaults.get("Environment", {}).get("Variables", {})),
+                **resolver.resolve(props.get("Environment", {}).get("Variables", {})),
+            }
+            function = self._function_type(
+                name=resolver.refs[lid],
+                arn=resolver.attributes[(lid, "Arn")],
+                code_dir=(self.root / props["CodeUri"]).resolve(),
+                handler=props["Handler"],
+                timeout_seconds=float(props.get("Timeout", defaults.get("Timeout", 3))),
+                memory_mb=int(props.get("MemorySize", defaults.get("MemorySize", 128))),
+            )
+            self.functions[lid] = function
+            _FUNCTIONS[function.name] = function
+            api_events = [e for e in props.get("Events", {}).values() if e["Type"] == "Api"]
+            for event in api_events:
+                self.routes.append(ApiRoute(event["Properties"]["Method"].upper(), event["Properties"]["Path"], lid))
+            if api_events:
+                # Functions share this process's environment; the API function's is the one that matters.
+                self.environment = {k: str(v) for k, v in variables.items()}
+
+    def _create_state_machines(self, resolver: cfn.Resolver) -> None:
+        client = boto3.client("stepfunctions", region_name=REGION)
+        for lid, resource in self._resources("AWS::Serverless::StateMachine").items():
+            props = resource["Properties"]
+            definition = (self.root / props["DefinitionUri"]).read_text()
+            for key, value in resolver.resolve(props.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            client.create_state_machine(
+                name=resolver.attributes[(lid, "Name")],
+                definition=definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{lid}Role",
+                type=props.get("Type", "STANDARD"),
+            )
+
+    def _set_environ(self, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_environ.setdefault(key, os.environ.get(key))
+            os.environ[key] = value

@@ -1,0 +1,29 @@
+"""``make invoke EVENT=events/<file>.json``: the Docker-free twin of ``sam local invoke``.
+
+Runs one API Gateway event through the API handler against local mode's AWS and prints the
+Lambda's response, as ``sam local invoke ApiFunction -e <file>`` would.
+"""
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from .aws import LocalAws
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("event", type=Path, help="an API Gateway proxy event, e.g. events/execute_hello_world.json")
+    args = parser.parse_args()
+    event = json.loads(args.event.read_text())
+    # As with sam local invoke: the function's logs on stderr, its response alone on stdout.
+    with contextlib.redirect_stdout(sys.stderr), LocalAws() as aws:
+        response = aws.invoke_api(event)
+    json.dump(response, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

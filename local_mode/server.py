@@ -1,0 +1,139 @@
+"""``make run``: the API on http://127.0.0.1:$PORT, backed by the in-process AWS of local mode.
+
+Each HTTP request becomes the proxy event API Gateway would send and goes through the same
+Lambda handler as in AWS. Listens on loopback only: there is no authentication in local mode.
+"""
+
+import argparse
+import base64
+import ipaddress
+import json
+import os
+import signal
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from .aws import LocalAws
+from .gateway import Router, proxy_event
+
+# API Gateway's own limit on a request payload; larger requests never reach the Lambda.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"status": status, "message": message, "instance": "", "retryable": False}
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Many callers wait at once (each for up to MaxWaitSeconds): let them queue, not be refused.
+    request_queue_size = 512
+
+    def __init__(self, address: tuple[str, int], aws: LocalAws) -> None:
+        super().__init__(address, _Handler)
+        self.aws = aws
+        self.router = Router(aws.routes)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalApiServer
+    protocol_version = "HTTP/1.1"
+
+    def _handle(self) -> None:
+        began = time.monotonic()
+        status, headers, body = self._answer()
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        elapsed = (time.monotonic() - began) * 1000
+        print(f"{self.command} {self.path} -> {status} in {elapsed:.0f} ms", flush=True)
+
+    def _answer(self) -> tuple[int, dict[str, str], bytes]:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            return _gateway_error(413, "Request Too Long")
+        body = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        matched = self.server.router.match(self.command, path)
+        if matched is None:
+            if self.server.router.allows_path(path):
+                return _gateway_error(405, f"Method {self.command} not allowed on {path}")
+            return _gateway_error(404, f"No route for {self.command} {path}")
+        event = proxy_event(self.command, self.path, list(self.headers.items()), body, matched, self.client_address[0])
+        try:
+            result = self.server.aws.invoke_api(event)
+        except Exception as exc:  # noqa: BLE001 - as API Gateway: a crashed Lambda is a 502
+            print(f"Lambda failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            return _gateway_error(502, "Internal server error")
+        return _lambda_response(result)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - the stdlib's names
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        """One line per request is printed by _handle; silence the stdlib's own."""
+
+
+def _lambda_response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name] = ", ".join(str(v) for v in values)
+    raw = result.get("body") or ""
+    body = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    return int(result.get("statusCode", 502)), headers, body
+
+
+def _loopback(host: str) -> str:
+    if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+        return host
+    raise SystemExit(f"local mode listens on loopback only (127.0.0.0/8 or ::1), not {host}")
+
+
+def serve(host: str, port: int) -> None:
+    aws = LocalAws().start()
+    server = LocalApiServer((_loopback(host), port), aws)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"Local mode: the workflow API is listening on {server.url}/api (no Docker, no AWS account)")
+    for name, versions in aws.workflows.items():
+        print(f"  workflow {name}: versions {', '.join(map(str, versions))}")
+    print(
+        f"  try: curl -s -X POST {server.url}/api/workflow/execute/hello_world"
+        """ -H 'Content-Type: application/json' -d '{"name": "Ada"}'""",
+        flush=True,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        aws.stop()
+        print("Local mode stopped.", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    args = parser.parse_args()
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()
