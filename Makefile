@@ -1,0 +1,62 @@
+# The README's commands. `make run` and `make test` create .venv on first use.
+SHELL := /bin/bash
+PORT ?= 3000
+VENV := .venv
+BIN := $(VENV)/bin
+# Lambda runs python3.12: use it when this machine has it (pyenv or system), else python3.
+PYTHON ?= $(shell for p in python3.12 "env PYENV_VERSION=3.12.1 python3" python3; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test lint fmt invoke bench validate build clean
+
+help:
+	@echo "make run                      local API on http://127.0.0.1:$(PORT)/api (no Docker, no AWS)"
+	@echo "make test                     the whole suite: unit, integration (moto), end-to-end (HTTP)"
+	@echo "make lint                     ruff, mypy, cfn-lint"
+	@echo "make invoke EVENT=events/x.json   one API Gateway event through the handler (like sam local invoke)"
+	@echo "make validate                 sam validate --lint (installs SAM CLI into .venv-sam)"
+
+$(STAMP): requirements-dev.txt functions/api/requirements.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	PORT=$(PORT) $(BIN)/python -m local_mode.server
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy functions local_mode
+	$(BIN)/cfn-lint template.yaml
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+invoke: $(STAMP)
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/execute_hello_world.json"; exit 2; }
+	$(BIN)/python -m local_mode.invoke $(EVENT)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+# SAM CLI pins its own pydantic: it lives in its own environment, away from the Lambda's.
+.venv-sam/.installed:
+	$(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install --quiet aws-sam-cli==1.170.0
+	touch $@
+
+validate: .venv-sam/.installed
+	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x .venv-sam/bin/sam validate --lint
+
+build: .venv-sam/.installed
+	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x PYENV_VERSION=3.12.1 .venv-sam/bin/sam build
+
+clean:
+	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""Fixtures shared by the layers: the template's stack on moto, the events in events/, and the
+local server over real HTTP."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[Any]:
+    """The stack of template.yaml on in-process moto, as local mode builds it."""
+    from local_mode.aws import LocalAws
+
+    with LocalAws() as aws:
+        yield aws
+
+
+class LocalServer:
+    def __init__(self, url: str, process: "subprocess.Popen[str]") -> None:
+        self.url = url
+        self.process = process
+        self.api = f"{url}/api"
+
+
+@pytest.fixture(scope="session")
+def local_server() -> Iterator[LocalServer]:
+    """``make run``'s server in its own process on a free loopback port; stopped at the end."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_mode.server", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner = process.stdout.readline()  # printed once the socket listens
+    found = re.search(r"(http://127\.0\.0\.1:\d+)/api", banner)
+    if not found:
+        process.kill()
+        rest = process.stdout.read()
+        raise RuntimeError(f"local server did not start: {banner}{rest}")
+    server = LocalServer(found.group(1), process)
+    try:
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
