@@ -111,14 +111,11 @@ class WorkflowService:
             raise RunNotFound(f"No such workflow run: {workflow_id}")
         calls["GetItem"] += 1
         record = self._records.get(workflow_id)
-        return self._answer(
-            fold(cursor.events.values()),
-            workflow_id,
-            request_id,
-            record,
-            include_tasks=include_tasks,
-            calls=calls,
+        answer = self._answer(
+            fold(cursor.events.values()), workflow_id, request_id, record, include_tasks=include_tasks, calls=calls
         )
+        answer.http_status = 200  # a read is complete whatever the run's state, as in Conductor
+        return answer
 
     def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
         if not wanted:
