@@ -17,6 +17,7 @@ from workflow_api.adapters.run_records import RunRecords
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
 from workflow_api.catalog import WorkflowCatalog
 from workflow_api.config import settings
+from workflow_api.errors import body_not_json
 from workflow_api.models import StartWorkflowRequest
 from workflow_api.observability import logger, metrics, record_answer, tracer
 from workflow_api.parameters import RunOptions, read_run_options
@@ -52,6 +53,13 @@ def _options(**from_path_or_body: Any) -> RunOptions:
     return options
 
 
+def _require_json() -> None:
+    """Powertools also reads form bodies; this API takes JSON only (a bare ``curl -d`` sends a form)."""
+    content_type = (app.current_event.headers.get("content-type") or "application/json").split(";")[0].strip()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise body_not_json(content_type)
+
+
 def _remaining_seconds() -> float:
     return app.lambda_context.get_remaining_time_in_millis() / 1000
 
@@ -72,6 +80,7 @@ def execute_workflow(
     name: str, workflow_input: Annotated[dict[str, Any] | None, Body(embed=False)] = None
 ) -> Response[str]:
     """The user's document's form: the body is the workflow input."""
+    _require_json()
     options = _options()
     command = StartCommand(workflow=name, version=options.version, input=workflow_input or {}, options=options)
     return _respond(workflow_service().execute(command, _remaining_seconds))
@@ -85,6 +94,7 @@ def execute_workflow_version(
     request: Annotated[StartWorkflowRequest | None, Body(embed=False)] = None,
 ) -> Response[str]:
     """Conductor's current form: a StartWorkflowRequest body; the path's name and version win."""
+    _require_json()
     request = request or StartWorkflowRequest()
     options = _options(
         version=version, idempotency_key=request.idempotency_key, on_conflict=request.idempotency_strategy

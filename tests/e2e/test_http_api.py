@@ -114,7 +114,10 @@ def test_failed_run(local_server: Any) -> None:
     answer = execute(local_server, "always_fails", {})
     assert answer.status == 200
     assert answer.body["status"] == "FAILED"
-    assert answer.body["reasonForIncompletion"].startswith("WorkflowExploded")
+    assert answer.body["reasonForIncompletion"] == (
+        "WorkflowExploded: explode always fails: this workflow demonstrates a FAILED run"
+    )
+    assert answer.body["tasks"][0]["status"] == "FAILED"
 
 
 def test_request_id_is_echoed(local_server: Any) -> None:
@@ -128,6 +131,7 @@ def test_request_id_is_echoed(local_server: Any) -> None:
     [
         ("/api/workflow/execute/hello_world", b"{not json", None, None, 400, None),
         ("/api/workflow/execute/hello_world", b"[1, 2]", None, None, 400, None),
+        ("/api/workflow/execute/hello_world/2", b'{"input": 5}', None, None, 400, "body.input"),
         ("/api/workflow/execute/hello_world/two", b"{}", None, None, 400, None),
         ("/api/workflow/execute/hello_world", b"{}", {"waitForSeconds": "-1"}, None, 400, "waitForSeconds"),
         (
@@ -168,6 +172,18 @@ def test_errors(
     body = assert_error(answer, status)
     if error_path:
         assert error_path in [e["path"] for e in body["validationErrors"]]
+
+
+def test_a_body_that_is_not_json_is_400(local_server: Any) -> None:
+    answer = call(
+        local_server.url,
+        "POST",
+        "/api/workflow/execute/hello_world",
+        raw_body=b"name=Ada",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    body = assert_error(answer, 400)
+    assert body["validationErrors"][0]["path"] == "Content-Type"
 
 
 def test_unknown_task_ref_error_names_the_valid_ones(local_server: Any) -> None:

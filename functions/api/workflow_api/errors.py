@@ -30,6 +30,12 @@ class InvalidRequest(WorkflowApiError):
         self.errors = errors or []
 
 
+def body_not_json(content_type: str) -> InvalidRequest:
+    return InvalidRequest(
+        "The body must be JSON", [FieldError("Content-Type", "must be application/json", content_type)]
+    )
+
+
 class WorkflowNotFound(WorkflowApiError):
     status = 404
 

@@ -57,7 +57,12 @@ def _json(text: str | None) -> Any:
 
 
 def _reason(details: Mapping[str, Any]) -> str:
+    """``error: cause``; a Lambda's cause is its error JSON, of which the message is what matters
+    (its stack trace is for the function's logs, not for the caller)."""
     error, cause = details.get("error"), details.get("cause")
+    parsed = _json(cause)
+    if isinstance(parsed, Mapping) and "errorMessage" in parsed:
+        cause = str(parsed["errorMessage"])
     return ": ".join(part for part in (error, cause) if part) or "no error given"
 
 

@@ -7,9 +7,12 @@ import json
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
-from .errors import FieldError, IdempotencyConflict, InvalidRequest, ServiceUnavailable, WorkflowApiError
+from .errors import FieldError, IdempotencyConflict, InvalidRequest, ServiceUnavailable, WorkflowApiError, body_not_json
 from .models import ErrorBody
 from .observability import logger
 from .parameters import field_errors_from_dicts
@@ -52,6 +55,10 @@ def register(app: APIGatewayRestResolver) -> None:
         # Powertools answers 422; Conductor answers 400 for a body or path value it cannot read.
         errors: list[FieldError] = field_errors_from_dicts(error.errors())
         return error_response(app, InvalidRequest("invalid request", errors))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(app, body_not_json(app.current_event.headers.get("content-type", "")))
 
     @app.not_found
     def _not_found(_: NotFoundError) -> Response[str]:

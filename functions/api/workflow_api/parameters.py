@@ -149,7 +149,8 @@ def field_errors_from_dicts(
     """Pydantic's errors as Conductor's ``validationErrors``, named as the caller wrote them."""
     errors = []
     for error in details:
-        loc = [str(part) for part in error["loc"]]
+        # A JSON syntax error's location ends in a character offset: the body is what is wrong.
+        loc = [str(part) for part in error["loc"] if error.get("type") != "json_invalid" or isinstance(part, str)]
         head = (names or {}).get(loc[0], loc[0]) if loc else ""
         path = ".".join([head, *loc[1:]]) if loc else ""
         errors.append(FieldError(path, error["msg"], _plain(error.get("input"))))
@@ -160,5 +161,6 @@ def _plain(value: Any) -> Any:
     """Echo simple values back; summarise anything big or odd so an error never grows huge."""
     if value is None or isinstance(value, bool | int | float):
         return value
-    text = value if isinstance(value, str) else repr(type(value).__name__)
-    return text if len(text) <= 200 else text[:200] + "..."
+    if not isinstance(value, str):
+        return None  # an object or a list: the path already says where
+    return value if len(value) <= 200 else value[:200] + "..."
