@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from workflow_api import http_errors
+from workflow_api.adapters.idempotency_store import IdempotencyStore
 from workflow_api.adapters.run_records import RunRecords
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
 from workflow_api.catalog import WorkflowCatalog
@@ -36,8 +37,10 @@ def workflow_service() -> WorkflowService:
         WorkflowCatalog(config.workflow_state_machines, stepfunctions.task_refs),
         stepfunctions,
         RunRecords(config.idempotency_table_name, config.idempotency_retention_days),
+        IdempotencyStore(config.idempotency_table_name, config.idempotency_retention_days),
         max_wait_seconds=config.max_wait_seconds,
         answer_margin_seconds=config.answer_margin_seconds,
+        lease_seconds=config.idempotency_lease_seconds,
     )
 
 
@@ -66,11 +69,14 @@ def _remaining_seconds() -> float:
 
 def _respond(answer: RunAnswer) -> Response[str]:
     record_answer(answer.http_status, answer.started, answer.waited_seconds, answer.aws_calls)
+    headers = {"X-Request-Id": answer.run.request_id}
+    if answer.replayed:
+        headers["X-Idempotent-Replayed"] = "true"
     return Response(
         status_code=answer.http_status,
         content_type=content_types.APPLICATION_JSON,
         body=json.dumps(answer.run.to_body()),
-        headers={"X-Request-Id": answer.run.request_id},
+        headers=headers,
     )
 
 

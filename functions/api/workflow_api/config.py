@@ -15,6 +15,9 @@ class Settings(BaseModel):
     max_wait_seconds: int = Field(default=25, ge=0, le=27, alias="MAX_WAIT_SECONDS")
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     idempotency_retention_days: int = Field(default=90, ge=1, alias="IDEMPOTENCY_RETENTION_DAYS")
+    # A claim on an idempotency key older than this belongs to a request that died (the API
+    # Lambda's timeout is 35 s): another request may take it over.
+    idempotency_lease_seconds: float = Field(default=40, gt=0, alias="IDEMPOTENCY_LEASE_SECONDS")
     # Time kept back from the Lambda's remaining time to write the answer.
     answer_margin_seconds: float = Field(default=2.0, ge=0, alias="ANSWER_MARGIN_SECONDS")
 

@@ -1,5 +1,6 @@
 """Start a workflow run and answer when the caller's wait condition holds."""
 
+import contextlib
 import json
 import time
 import uuid
@@ -8,17 +9,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
-from .adapters.stepfunctions import HistoryCursor, StepFunctionsGateway
+from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
 from .catalog import WorkflowCatalog, WorkflowVersion
-from .errors import FieldError, InvalidRequest, PayloadTooLarge, RunNotFound, ServiceUnavailable
+from .errors import (
+    FieldError,
+    IdempotencyConflict,
+    InvalidRequest,
+    PayloadTooLarge,
+    RunNotFound,
+    ServiceUnavailable,
+)
 from .history import RunSnapshot, fold
-from .models import WorkflowRun
+from .idempotency import KeyRecord, KeyState, Move, decide, first_claim
+from .models import Strategy, WorkflowRun
 from .parameters import RunOptions
 from .waiting import PollSchedule, wait_budget, wait_is_over
 
 # Step Functions refuses execution input over 256 KiB.
 MAX_INPUT_BYTES = 256 * 1024
+# Rounds of "write, lose the race, look again" before a contended key answers 503.
+MAX_KEY_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,19 @@ class RunAnswer:
     run: WorkflowRun
     http_status: int
     started: bool = False
+    replayed: bool = False
     waited_seconds: float = 0.0
     aws_calls: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """The run a call waits on: one it started, or (replayed) one its idempotency key named."""
+
+    workflow: WorkflowVersion
+    execution_name: str
+    started: StartedExecution | None
+    replayed: bool
 
 
 def canonical_json(value: Any) -> str:
@@ -51,21 +74,29 @@ class WorkflowService:
         catalog: WorkflowCatalog,
         stepfunctions: StepFunctionsGateway,
         run_records: RunRecords,
+        idempotency_keys: IdempotencyStore,
         *,
         max_wait_seconds: int,
         answer_margin_seconds: float,
+        lease_seconds: float = 40.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         schedule: Callable[[], PollSchedule] = PollSchedule,
     ) -> None:
         self._catalog = catalog
         self._sfn = stepfunctions
         self._records = run_records
+        self._keys = idempotency_keys
         self._max_wait = max_wait_seconds
         self._margin = answer_margin_seconds
+        self._lease = lease_seconds
         self._clock = clock
+        self._wall = wall_clock
         self._sleep = sleep
         self._schedule = schedule
+
+    # --- the two operations ------------------------------------------------------------------
 
     def execute(self, command: StartCommand, remaining_seconds: Callable[[], float]) -> RunAnswer:
         options = command.options
@@ -76,31 +107,31 @@ class WorkflowService:
             raise PayloadTooLarge(f"Workflow input is over the {MAX_INPUT_BYTES} byte limit of Step Functions")
 
         calls: Counter[str] = Counter()
-        execution_name = uuid.uuid4().hex
-        workflow_id = workflow.workflow_id(execution_name)
         record = RunRecord(command.correlation_id, command.priority)
-        if record != RunRecord():
-            # Before the start: a failed write leaves nothing running that the caller cannot see.
-            calls["PutItem"] += 1
-            self._records.put(workflow_id, record)
-        started = self._sfn.start(workflow.state_machine_arn, execution_name, workflow_input, calls)
+        if options.idempotency_key is None or options.on_conflict is None:
+            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls)
+        else:
+            launch = self._start_with_key(
+                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
+            )
+        workflow_id = launch.workflow.workflow_id(launch.execution_name)
+        if launch.replayed:
+            calls["GetItem"] += 1
+            record = self._records.get(workflow_id)
 
         budget = wait_budget(options.wait_for_seconds, self._max_wait, remaining_seconds(), self._margin)
         begun = self._clock()
-        initial = RunSnapshot(
-            input=command.input, output={}, create_time=started.start_time, update_time=started.start_time
-        )
-        run, timed_out = self._wait(started.execution_arn, initial, options.wait_until_task_refs, budget, calls)
-        return self._answer(
-            run,
-            workflow_id,
-            options.request_id,
-            record,
-            signal_timeout=timed_out,
-            started=True,
-            waited=self._clock() - begun,
-            calls=calls,
-        )
+        at = launch.started.start_time if launch.started else 0
+        initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
+        cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
+        if launch.replayed:
+            # The run is not ours: its input, status and times come from its history, not the call.
+            initial = self._look(cursor, RunSnapshot(), calls)[0]
+        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, budget, calls)
+        answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
+        answer.started, answer.replayed = not launch.replayed, launch.replayed
+        answer.waited_seconds = self._clock() - begun
+        return answer
 
     def get(self, workflow_id: str, request_id: str, include_tasks: bool = True) -> RunAnswer:
         workflow, execution_name = self._catalog.parse_workflow_id(workflow_id)
@@ -117,26 +148,109 @@ class WorkflowService:
         answer.http_status = 200  # a read is complete whatever the run's state, as in Conductor
         return answer
 
-    def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
-        if not wanted:
-            return
-        known = self._catalog.task_refs(workflow)
-        unknown = sorted(wanted - known)
-        if unknown:
-            raise InvalidRequest(
-                f"waitUntilTaskRef names tasks that {workflow.name} v{workflow.version} does not have",
-                [
-                    FieldError(
-                        "waitUntilTaskRef",
-                        f"unknown task reference; valid ones: {', '.join(sorted(known))}",
-                        ",".join(unknown),
-                    )
-                ],
+    # --- starting ------------------------------------------------------------------------------
+
+    def _start(
+        self,
+        workflow: WorkflowVersion,
+        execution_name: str,
+        workflow_input: str,
+        record: RunRecord,
+        calls: Counter[str],
+    ) -> _Launch:
+        if record != RunRecord():
+            # Before the start: a failed write leaves nothing running that the caller cannot see.
+            calls["PutItem"] += 1
+            self._records.put(workflow.workflow_id(execution_name), record)
+        started = self._sfn.start_or_find(workflow.state_machine_arn, execution_name, workflow_input, calls)
+        return _Launch(workflow, execution_name, started, replayed=started is None)
+
+    def _start_with_key(
+        self,
+        workflow: WorkflowVersion,
+        key: str,
+        strategy: Strategy,
+        workflow_input: str,
+        record: RunRecord,
+        calls: Counter[str],
+    ) -> _Launch:
+        """SPEC's idempotency matrix on conditional writes: claim the key, or act on its record.
+
+        Every write either wins (this call holds the key and starts the generation's run) or
+        hands back the record that beat it, and the decision is made again on that record.
+        """
+        owner = uuid.uuid4().hex
+        mine = first_claim(workflow.name, key, workflow.version, owner, self._wall() + self._lease)
+        calls["PutItem"] += 1
+        seen = self._keys.claim_first(mine)
+        for _ in range(MAX_KEY_ROUNDS):
+            if seen is None:
+                return self._start_claimed(mine, workflow_input, record, calls)
+            existing = self._catalog.resolve(seen.workflow, seen.version)
+            existing_arn = existing.execution_arn(seen.execution_name)
+            move = decide(seen, strategy, self._wall())
+            if move is Move.JOIN:
+                if seen.state is KeyState.CLAIMED:
+                    # Being started by another call: make sure it is, in case that call dies now.
+                    self._sfn.start_or_find(existing.state_machine_arn, seen.execution_name, workflow_input, calls)
+                return _Launch(existing, seen.execution_name, None, replayed=True)
+            if move is Move.TAKE_OVER:
+                mine = seen.claimed_by(owner, seen.version, self._wall() + self._lease)
+                calls["PutItem"] += 1
+                seen = self._keys.take_over(seen, mine, self._wall())
+                if seen is None and self._sfn.status_of(existing_arn, calls) is not None:
+                    # The dead claimant got as far as starting the run: the key is simply started.
+                    calls["PutItem"] += 1
+                    self._keys.mark_started(mine)
+                    seen = KeyRecord(mine.workflow, mine.key, mine.version, mine.generation, KeyState.STARTED)
+                continue
+            if move is Move.CHECK_STATUS:
+                status = self._sfn.status_of(existing_arn, calls)
+                if status is not None and status.is_terminal:
+                    mine = seen.claimed_by(owner, workflow.version, self._wall() + self._lease, seen.generation + 1)
+                    calls["PutItem"] += 1
+                    seen = self._keys.claim_next(seen, mine)
+                    continue
+            raise IdempotencyConflict(
+                f"A run with this idempotency key exists for workflow {workflow.name} (strategy {strategy})",
+                existing.workflow_id(seen.execution_name),
             )
+        raise ServiceUnavailable("The idempotency key is contended by many calls at once; retry", 1)
+
+    def _start_claimed(self, claim: KeyRecord, workflow_input: str, record: RunRecord, calls: Counter[str]) -> _Launch:
+        """This call holds the key: start the generation's run, then record that it exists."""
+        workflow = self._catalog.resolve(claim.workflow, claim.version)
+        try:
+            launch = self._start(workflow, claim.execution_name, workflow_input, record, calls)
+        except ServiceUnavailable:
+            # Let a retry claim the key at once rather than wait out the lease. If this write
+            # fails too, the lease runs out and the retry takes the key over then.
+            with contextlib.suppress(ServiceUnavailable):
+                self._keys.release(claim)
+            raise
+        # If this write fails, the run exists all the same: whoever finds the claim stale sees
+        # the run and marks the key started.
+        calls["PutItem"] += 1
+        with contextlib.suppress(ServiceUnavailable):
+            self._keys.mark_started(claim)
+        return launch
+
+    # --- waiting -------------------------------------------------------------------------------
+
+    def _look(self, cursor: HistoryCursor, run: RunSnapshot, calls: Counter[str]) -> tuple[RunSnapshot, bool]:
+        """Read what is new in the run's history: (run as it now stands, whether AWS throttled)."""
+        try:
+            if self._sfn.read_new_events(cursor, calls):
+                run = fold(cursor.events.values())
+        except RunNotFound:
+            pass  # right after the start, history is eventually consistent
+        except ServiceUnavailable:
+            return run, True
+        return run, False
 
     def _wait(
         self,
-        execution_arn: str,
+        cursor: HistoryCursor,
         initial: RunSnapshot,
         wait_until_task_refs: frozenset[str],
         budget: float,
@@ -145,31 +259,37 @@ class WorkflowService:
         """Look at the run until the wait condition holds or the budget is spent.
 
         Answers (run, timed_out). Throttling and outages only lengthen the pauses: a waiting
-        caller gets the run as last seen, never an error, and at least one look is always taken
-        so a run that already ended is reported as ended.
+        caller gets the run as last seen, never an error, and at least one look is taken when
+        the budget allows it, so a run that already ended is reported as ended.
         """
+        if wait_is_over(initial, wait_until_task_refs):
+            return initial, False
         if budget <= 0:
             return initial, True
         deadline = self._clock() + budget
-        cursor = HistoryCursor(execution_arn)
         schedule = self._schedule()
         run, throttled = initial, False
         while True:
             pause = schedule.next_pause(throttled)
             last_look = self._clock() + pause >= deadline
             self._sleep(max(0.0, deadline - self._clock()) if last_look else pause)
-            try:
-                if self._sfn.read_new_events(cursor, calls):
-                    run = fold(cursor.events.values())
-                throttled = False
-            except RunNotFound:
-                throttled = False  # Right after the start, history is eventually consistent.
-            except ServiceUnavailable:
-                throttled = True
+            run, throttled = self._look(cursor, run, calls)
             if wait_is_over(run, wait_until_task_refs):
                 return run, False
             if last_look:
                 return run, True
+
+    def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
+        if not wanted:
+            return
+        known = self._catalog.task_refs(workflow)
+        unknown = sorted(wanted - known)
+        if unknown:
+            valid = ", ".join(sorted(known))
+            raise InvalidRequest(
+                f"waitUntilTaskRef names tasks that {workflow.name} v{workflow.version} does not have",
+                [FieldError("waitUntilTaskRef", f"unknown task reference; valid ones: {valid}", ",".join(unknown))],
+            )
 
     @staticmethod
     def _answer(
@@ -180,8 +300,6 @@ class WorkflowService:
         *,
         include_tasks: bool = True,
         signal_timeout: bool = False,
-        started: bool = False,
-        waited: float = 0.0,
         calls: Counter[str],
     ) -> RunAnswer:
         body = WorkflowRun.from_snapshot(
@@ -193,10 +311,4 @@ class WorkflowService:
             include_tasks=include_tasks,
             signal_timeout=signal_timeout,
         )
-        return RunAnswer(
-            run=body,
-            http_status=200 if run.status.is_terminal else 206,
-            started=started,
-            waited_seconds=waited,
-            aws_calls=calls,
-        )
+        return RunAnswer(run=body, http_status=200 if run.status.is_terminal else 206, aws_calls=calls)

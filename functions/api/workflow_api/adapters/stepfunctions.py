@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import RunNotFound, ServiceUnavailable, WorkflowNotFound
 from ..history import Event, epoch_millis, state_names
+from ..status import WorkflowStatus, from_step_functions
 from .aws import stepfunctions_client
 
 if TYPE_CHECKING:
@@ -90,6 +91,29 @@ class StepFunctionsGateway:
             )
         started: datetime = answer["startDate"]
         return StartedExecution(answer["executionArn"], epoch_millis(started))
+
+    def start_or_find(
+        self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]
+    ) -> StartedExecution | None:
+        """Start the named execution; None when it already exists (with other input, or closed).
+
+        Same name and same input while running answers the existing execution, as AWS does.
+        """
+        try:
+            return self.start(state_machine_arn, execution_name, workflow_input, calls)
+        except ExecutionAlreadyExists:
+            return None
+
+    def status_of(self, execution_arn: str, calls: Counter[str]) -> WorkflowStatus | None:
+        """The execution's current status; None when it does not exist (or is not visible yet:
+        DescribeExecution is eventually consistent right after a start)."""
+        calls["DescribeExecution"] += 1
+        try:
+            with _translated(not_found=RunNotFound):
+                answer = self._client.describe_execution(executionArn=execution_arn)
+        except RunNotFound:
+            return None
+        return from_step_functions(answer["status"])
 
     def read_new_events(self, cursor: HistoryCursor, calls: Counter[str]) -> int:
         """Add the events not yet in ``cursor``; answer how many were new.

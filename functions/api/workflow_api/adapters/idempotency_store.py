@@ -1,0 +1,135 @@
+"""Idempotency records in DynamoDB: every change is one conditional write.
+
+Each write carries its whole rule in its ``ConditionExpression`` and asks for the record as it
+was when the condition failed (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so losing a
+race costs no second read. Nothing here reads then writes.
+"""
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..idempotency import KeyRecord, KeyState
+from .aws import dynamodb_client
+from .stepfunctions import THROTTLING_CODES, AwsThrottled, AwsUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = Mapping[str, Any]
+
+
+class IdempotencyStore:
+    def __init__(self, table_name: str, retention_days: int, client: "DynamoDBClient | None" = None) -> None:
+        self._table = table_name
+        self._retention_seconds = retention_days * 86400
+        self._client = client or dynamodb_client()
+
+    # --- the writes; each answers None when it won, else the record that beat it -------------
+
+    def claim_first(self, record: KeyRecord) -> KeyRecord | None:
+        """Create the key's record, holding generation 1, if the key has none."""
+        return self._put(record, "attribute_not_exists(pk)", {})
+
+    def take_over(self, dead: KeyRecord, mine: KeyRecord, now: float) -> KeyRecord | None:
+        """Hold a claim whose holder's lease ran out, if it is still that holder's."""
+        return self._put(
+            mine,
+            "generation = :generation AND #state = :claimed AND #owner = :dead_owner AND leaseUntil < :now",
+            {
+                ":generation": {"N": str(dead.generation)},
+                ":claimed": {"S": KeyState.CLAIMED.value},
+                ":dead_owner": {"S": dead.owner or ""},
+                ":now": {"N": repr(now)},
+            },
+        )
+
+    def claim_next(self, ended: KeyRecord, mine: KeyRecord) -> KeyRecord | None:
+        """Move the key to the next generation, if nobody has since the run ended."""
+        return self._put(
+            mine,
+            "generation = :generation AND #state = :started",
+            {":generation": {"N": str(ended.generation)}, ":started": {"S": KeyState.STARTED.value}},
+        )
+
+    def mark_started(self, record: KeyRecord) -> KeyRecord | None:
+        """Record that the generation's run exists (whoever started it)."""
+        started = KeyRecord(record.workflow, record.key, record.version, record.generation, KeyState.STARTED)
+        return self._put(started, "generation = :generation", {":generation": {"N": str(record.generation)}})
+
+    def release(self, record: KeyRecord) -> None:
+        """Give up a claim whose start failed, so a retry need not wait out the lease."""
+        self._put(
+            KeyRecord(record.workflow, record.key, record.version, record.generation, KeyState.CLAIMED, record.owner),
+            "generation = :generation AND #state = :claimed AND #owner = :owner",
+            {
+                ":generation": {"N": str(record.generation)},
+                ":claimed": {"S": KeyState.CLAIMED.value},
+                ":owner": {"S": record.owner or ""},
+            },
+        )
+
+    # --- DynamoDB's words ----------------------------------------------------------------------
+
+    @staticmethod
+    def key_of(workflow: str, key: str) -> dict[str, dict[str, str]]:
+        return {"pk": {"S": f"key#{workflow}#{key}"}}
+
+    def _item(self, record: KeyRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **self.key_of(record.workflow, record.key),
+            "workflow": {"S": record.workflow},
+            "idempotencyKey": {"S": record.key},
+            "version": {"N": str(record.version)},
+            "generation": {"N": str(record.generation)},
+            "executionName": {"S": record.execution_name},
+            "state": {"S": record.state.value},
+            # The record outlives the run's history (retention >= 90 days), then DynamoDB drops it.
+            "expiresAt": {"N": str(int(time.time()) + self._retention_seconds)},
+        }
+        if record.owner is not None:
+            item["owner"] = {"S": record.owner}
+            item["leaseUntil"] = {"N": repr(record.lease_until)}
+        return item
+
+    @staticmethod
+    def _record(item: Item) -> KeyRecord:
+        return KeyRecord(
+            workflow=item["workflow"]["S"],
+            key=item["idempotencyKey"]["S"],
+            version=int(item["version"]["N"]),
+            generation=int(item["generation"]["N"]),
+            state=KeyState(item["state"]["S"]),
+            owner=item["owner"]["S"] if "owner" in item else None,
+            lease_until=float(item["leaseUntil"]["N"]) if "leaseUntil" in item else 0.0,
+        )
+
+    def _put(self, record: KeyRecord, condition: str, values: dict[str, Any]) -> KeyRecord | None:
+        names = {name: attr for name, attr in (("#state", "state"), ("#owner", "owner")) if name in condition}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": self._item(record),
+            "ConditionExpression": condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "ConditionalCheckFailedException":
+                old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+                if old is None:  # the record vanished (TTL) between the two writes: try again
+                    raise AwsUnavailable("The idempotency record changed under us; retry") from exc
+                return self._record(old)
+            if error.get("Code") in THROTTLING_CODES | {"ProvisionedThroughputExceededException"}:
+                raise AwsThrottled("DynamoDB is throttling requests; retry shortly") from exc
+            raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
+        except BotoCoreError as exc:
+            raise AwsUnavailable("DynamoDB could not be reached; retry shortly") from exc
+        return None
