@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from workflow_api import http_errors
 from workflow_api.adapters.idempotency_store import IdempotencyStore
 from workflow_api.adapters.run_records import RunRecords

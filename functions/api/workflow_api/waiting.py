@@ -39,7 +39,9 @@ class PollSchedule:
     def next_pause(self, throttled: bool = False) -> float:
         """The pause before the next look; equal jitter keeps at least half of it."""
         if throttled:
-            self._next = min(self.throttled_cap, max(self._next, self.cap) * 2)
+            # Double the pause (past the usual cap if need be): AWS asked for fewer calls, and
+            # the budget of the wait, not an error, is what ends a long throttle.
+            self._next = min(self.throttled_cap, self._next * 2)
         base = self._next
         pause = base / 2 + base / 2 * self.jitter()
         if not throttled:

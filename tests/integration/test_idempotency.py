@@ -1,0 +1,365 @@
+"""Idempotency on the template's stack in moto: the matrix, crashes at each point, throttling,
+and a property test of the whole decision path against a model of SPEC's matrix."""
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import load_event
+from workflow_api.adapters.idempotency_store import IdempotencyStore
+from workflow_api.adapters.run_records import RunRecords
+from workflow_api.adapters.stepfunctions import StepFunctionsGateway
+from workflow_api.catalog import WorkflowCatalog
+from workflow_api.config import Settings
+from workflow_api.errors import IdempotencyConflict, ServiceUnavailable
+from workflow_api.parameters import RunOptions
+from workflow_api.service import StartCommand, WorkflowService
+
+STRATEGIES = ("RETURN_EXISTING", "FAIL", "FAIL_ON_RUNNING")
+
+
+class Crash(BaseException):
+    """Stands for the process dying at that point: nothing in the service catches it."""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_900_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def wall() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_service(local_aws: Any, wall: Clock) -> Iterator[Callable[..., WorkflowService]]:
+    config = Settings.from_environment()
+
+    def make(
+        stepfunctions: StepFunctionsGateway | None = None, keys: IdempotencyStore | None = None
+    ) -> WorkflowService:
+        sfn = stepfunctions or StepFunctionsGateway(boto3.client("stepfunctions"))
+        return WorkflowService(
+            WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+            sfn,
+            RunRecords(config.idempotency_table_name, 90, boto3.client("dynamodb")),
+            keys or IdempotencyStore(config.idempotency_table_name, 90, boto3.client("dynamodb")),
+            max_wait_seconds=config.max_wait_seconds,
+            answer_margin_seconds=0,
+            lease_seconds=40,
+            wall_clock=wall,
+        )
+
+    yield make
+
+
+def executions(local_aws: Any, workflow: str, version: int) -> list[str]:
+    arn = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[workflow][str(version)]
+    listed = boto3.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+    return [e["name"] for e in listed]
+
+
+def command(key: str, strategy: str, workflow: str = "hello_world", wait: int = 5, **body: Any) -> StartCommand:
+    options = RunOptions(idempotency_key=key, on_conflict=strategy, wait_for_seconds=wait)  # type: ignore[arg-type]
+    return StartCommand(workflow=workflow, version=None, input=body, options=options)
+
+
+def run(service: WorkflowService, cmd: StartCommand) -> Any:
+    return service.execute(cmd, lambda: 30.0)
+
+
+def mine(local_aws: Any, key: str) -> list[str]:
+    from workflow_api.idempotency import execution_name
+
+    prefix = execution_name("hello_world", key, 1).rsplit("-", 1)[0]
+    return [n for n in executions(local_aws, "hello_world", 2) if n.startswith(prefix)]
+
+
+# --- the matrix, strategy by state of the existing run ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("strategy", "existing", "expected"),
+    [
+        ("RETURN_EXISTING", None, "started"),
+        ("FAIL", None, "started"),
+        ("FAIL_ON_RUNNING", None, "started"),
+        ("RETURN_EXISTING", "running", "replayed-206"),
+        ("FAIL", "running", 409),
+        ("FAIL_ON_RUNNING", "running", 409),
+        ("RETURN_EXISTING", "ended", "replayed-200"),
+        ("FAIL", "ended", 409),
+        ("FAIL_ON_RUNNING", "ended", "started-new"),
+    ],
+)
+def test_matrix(
+    make_service: Callable[..., WorkflowService], strategy: str, existing: str | None, expected: Any
+) -> None:
+    service = make_service()
+    key = f"matrix-{uuid.uuid4()}"
+    first = None
+    if existing == "running":
+        first = service.execute(command(key, "FAIL", "slow_steps", wait=0, delaySeconds=3), lambda: 30.0)
+        assert first.http_status == 206
+    elif existing == "ended":
+        first = run(service, command(key, "FAIL", "slow_steps", delaySeconds=0))
+        assert first.run.status == "COMPLETED"
+    try:
+        answer = service.execute(command(key, strategy, "slow_steps", wait=1, delaySeconds=0), lambda: 30.0)
+    except IdempotencyConflict as conflict:
+        assert expected == 409
+        assert first is not None and conflict.workflow_id == first.run.workflow_id
+        return
+    if expected == "started":
+        assert not answer.replayed and answer.run.status == "COMPLETED"
+    elif expected == "started-new":
+        assert first is not None and answer.run.workflow_id != first.run.workflow_id
+        assert not answer.replayed and answer.run.workflow_id.endswith("-2")
+    else:
+        assert first is not None and answer.replayed and answer.run.workflow_id == first.run.workflow_id
+        assert answer.http_status == (206 if expected == "replayed-206" else 200)
+
+
+def test_key_is_scoped_per_workflow(make_service: Callable[..., WorkflowService]) -> None:
+    service = make_service()
+    key = f"scope-{uuid.uuid4()}"
+    hello = run(service, command(key, "FAIL", "hello_world"))
+    fails = run(service, command(key, "FAIL", "always_fails"))
+    assert hello.run.status == "COMPLETED" and fails.run.status == "FAILED"
+
+
+# --- crashes ---------------------------------------------------------------------------------------
+
+
+def test_crash_after_claim_before_start_leaves_the_key_usable(
+    local_aws: Any, make_service: Callable[..., WorkflowService], wall: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"crash-claim-{uuid.uuid4()}"
+
+    def die(*_: Any, **__: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StepFunctionsGateway, "start_or_find", die)
+        with pytest.raises(Crash):
+            run(make_service(), command(key, "FAIL", name="Ada"))
+    assert mine(local_aws, key) == []
+    # While the claim's lease is live, FAIL says "being started"; once it runs out, a retry starts it.
+    with pytest.raises(IdempotencyConflict):
+        run(make_service(), command(key, "FAIL", name="Ada"))
+    wall.now += 41
+    answer = run(make_service(), command(key, "FAIL", name="Ada"))
+    assert answer.run.status == "COMPLETED" and not answer.replayed
+    assert len(mine(local_aws, key)) == 1
+
+
+def test_crash_after_claim_return_existing_retry_starts_it_at_once(
+    local_aws: Any, make_service: Callable[..., WorkflowService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"crash-claim-re-{uuid.uuid4()}"
+    with monkeypatch.context() as patch:
+        patch.setattr(StepFunctionsGateway, "start_or_find", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    answer = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    assert answer.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    assert len(mine(local_aws, key)) == 1
+
+
+def test_crash_after_start_before_record_never_starts_a_second_run(
+    local_aws: Any, make_service: Callable[..., WorkflowService], wall: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = f"crash-start-{uuid.uuid4()}"
+
+    def die(*_: Any, **__: Any) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(IdempotencyStore, "mark_started", die)
+        with pytest.raises(Crash):
+            run(make_service(), command(key, "FAIL", name="Ada"))
+    assert len(mine(local_aws, key)) == 1
+    wall.now += 41
+    with pytest.raises(IdempotencyConflict) as conflict:
+        run(make_service(), command(key, "FAIL", name="Ada"))
+    assert conflict.value.workflow_id.endswith(mine(local_aws, key)[0])
+    replay = run(make_service(), command(key, "RETURN_EXISTING", name="Someone else"))
+    assert replay.replayed and replay.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    assert len(mine(local_aws, key)) == 1
+
+
+# --- throttling and outages during the start ----------------------------------------------------------
+
+
+class ThrottlingClient:
+    """A boto3 client whose named operations are throttled the first ``times`` calls."""
+
+    def __init__(self, client: Any, operation: str, times: int) -> None:
+        self._client, self._operation, self.left = client, operation, times
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._client, name)
+        if name != self._operation:
+            return real
+
+        def throttled(**kwargs: Any) -> Any:
+            if self.left > 0:
+                self.left -= 1
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
+            return real(**kwargs)
+
+        return throttled
+
+
+def test_throttled_start_is_503_and_the_retry_starts_exactly_once(
+    local_aws: Any, make_service: Callable[..., WorkflowService]
+) -> None:
+    key = f"throttle-start-{uuid.uuid4()}"
+    throttled = StepFunctionsGateway(ThrottlingClient(boto3.client("stepfunctions"), "start_execution", 1))  # type: ignore[arg-type]
+    with pytest.raises(ServiceUnavailable) as refused:
+        run(make_service(stepfunctions=throttled), command(key, "FAIL", name="Ada"))
+    assert refused.value.status == 503 and refused.value.retryable
+    assert mine(local_aws, key) == []
+    # The claim was released: the caller's retry is not told "being started", it starts the run.
+    answer = run(make_service(stepfunctions=throttled), command(key, "FAIL", name="Ada"))
+    assert answer.run.status == "COMPLETED" and not answer.replayed
+    assert len(mine(local_aws, key)) == 1
+
+
+def test_throttled_dynamodb_is_503_and_nothing_starts(
+    local_aws: Any, make_service: Callable[..., WorkflowService]
+) -> None:
+    key = f"throttle-ddb-{uuid.uuid4()}"
+    config = Settings.from_environment()
+    keys = IdempotencyStore(
+        config.idempotency_table_name,
+        90,
+        ThrottlingClient(boto3.client("dynamodb"), "put_item", 1),  # type: ignore[arg-type]
+    )
+    with pytest.raises(ServiceUnavailable):
+        run(make_service(keys=keys), command(key, "FAIL", name="Ada"))
+    assert mine(local_aws, key) == []
+    assert run(make_service(keys=keys), command(key, "FAIL", name="Ada")).run.status == "COMPLETED"
+
+
+def test_waiting_through_throttled_history_reads_never_fails(make_service: Callable[..., WorkflowService]) -> None:
+    throttled = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 4)
+    answer = run(make_service(stepfunctions=StepFunctionsGateway(throttled)), command(f"t-{uuid.uuid4()}", "FAIL"))  # type: ignore[arg-type]
+    assert answer.http_status == 200 and answer.run.status == "COMPLETED"
+    assert throttled.left == 0
+
+
+# --- concurrency: N callers with one new key at the same moment start one run -------------------------
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_sixteen_concurrent_calls_start_one_run(local_aws: Any, strategy: str) -> None:
+    key = f"race-{strategy}-{uuid.uuid4()}"
+    # A run that outlasts the race, so FAIL_ON_RUNNING sees it running throughout.
+    event = load_event("execute_hello_world.json")
+    event["path"] = event["path"].replace("hello_world", "slow_steps")
+    event["pathParameters"] = {"name": "slow_steps"}
+    event["body"] = json.dumps({"delaySeconds": 5})
+    event["headers"] = {**event["headers"], "X-Idempotency-key": key, "X-on-conflict": strategy, "waitForSeconds": "0"}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda _: local_aws.invoke_api(json.loads(json.dumps(event))), range(16)))
+    statuses = [a["statusCode"] for a in answers]
+    bodies = [json.loads(a["body"]) for a in answers]
+    assert len([n for n in executions(local_aws, "slow_steps", 1) if n.startswith(_prefix("slow_steps", key))]) == 1
+    ids = {b.get("workflowId") for b in bodies}
+    assert len(ids) == 1, ids
+    if strategy == "RETURN_EXISTING":
+        assert set(statuses) <= {200, 206}
+    else:
+        assert statuses.count(409) >= 1 and set(statuses) <= {200, 206, 409}
+        assert len([s for s in statuses if s != 409]) == 1
+
+
+# --- the whole decision path against a model of SPEC's matrix ---------------------------------------
+
+steps = st.lists(
+    st.one_of(st.sampled_from(STRATEGIES), st.just("END")),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=steps)
+def test_service_follows_the_matrix_model(
+    local_aws: Any, make_service: Callable[..., WorkflowService], plan: list[str]
+) -> None:
+    """Model: a key has no run, a running run, or an ended run; each call's outcome is the
+    matrix's cell, and the number of runs started equals the model's."""
+    service = make_service()
+    key = f"model-{uuid.uuid4()}"
+    sfn = boto3.client("stepfunctions")
+    model_state, model_runs, current_id = "none", 0, None
+    for step in plan:
+        if step == "END":
+            if current_id is not None and model_state == "running":
+                stop(sfn, _arn(local_aws, "slow_steps", current_id.rsplit(".", 1)[1]))
+                model_state = "ended"
+            continue
+        cmd = command(key, step, "slow_steps", wait=0, delaySeconds=30)
+        expected = {
+            "none": "start",
+            "running": "join" if step == "RETURN_EXISTING" else "conflict",
+            "ended": {"RETURN_EXISTING": "join", "FAIL": "conflict", "FAIL_ON_RUNNING": "start"}[step],
+        }[model_state]
+        try:
+            answer = service.execute(cmd, lambda: 30.0)
+            outcome = "join" if answer.replayed else "start"
+            workflow_id = answer.run.workflow_id
+        except IdempotencyConflict as conflict:
+            outcome, workflow_id = "conflict", conflict.workflow_id
+        assert outcome == expected, (plan, step, model_state)
+        if outcome == "start":
+            model_runs += 1
+            model_state, current_id = "running", workflow_id
+        else:
+            assert workflow_id == current_id
+    started = [n for n in executions(local_aws, "slow_steps", 1) if key and n.startswith(_prefix("slow_steps", key))]
+    assert len(started) == model_runs
+    for name in started:
+        stop(sfn, _arn(local_aws, "slow_steps", name))
+
+
+def stop(sfn: Any, execution_arn: str) -> None:
+    """Abort a run and wait until it reads as ended, as StopExecution does in AWS (moto fails
+    a stop that comes before its executor has set the run up, and ends the run a moment later)."""
+    for _ in range(200):
+        if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return
+        if len(sfn.get_execution_history(executionArn=execution_arn)["events"]) >= 2:
+            with contextlib.suppress(AttributeError):  # already stopping
+                sfn.stop_execution(executionArn=execution_arn)
+        time.sleep(0.01)  # moto's executor has not set the run up, or not yet seen the stop
+    raise AssertionError(f"{execution_arn} never started running")
+
+
+def _prefix(workflow: str, key: str) -> str:
+    from workflow_api.idempotency import execution_name
+
+    return execution_name(workflow, key, 1).rsplit("-", 1)[0]
+
+
+def _arn(local_aws: Any, workflow: str, name: str) -> str:
+    machine = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[workflow]["1"]
+    return machine.replace(":stateMachine:", ":execution:") + ":" + name
