@@ -1,0 +1,616 @@
+"""WorkflowService: start a run and answer when the wait condition holds.
+
+Step Functions and the run records are small in-memory fakes of our own adapters; time is a fake
+clock that only the fake sleep (and each AWS call's latency) moves forward, so nothing really sleeps.
+"""
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
+
+from workflow_api.adapters.run_records import RunRecord
+from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
+from workflow_api.catalog import WorkflowCatalog
+from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, WorkflowNotFound
+from workflow_api.parameters import RunOptions
+from workflow_api.service import MAX_INPUT_BYTES, StartCommand, WorkflowService
+from workflow_api.waiting import PollSchedule
+
+ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:{}"
+MACHINES = {
+    "hello_world": {1: ARN.format("hello_world-v1"), 2: ARN.format("hello_world-v2")},
+    "slow_steps": {1: ARN.format("slow_steps-v1")},
+}
+TASK_REFS = {
+    ARN.format("hello_world-v1"): frozenset({"greet"}),
+    ARN.format("hello_world-v2"): frozenset({"greet"}),
+    ARN.format("slow_steps-v1"): frozenset({"start_step", "pause", "final_step"}),
+}
+READ_LATENCY = 0.02  # seconds one GetExecutionHistory call takes
+CAP = PollSchedule().cap
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0, "slept a negative time"
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeStepFunctions:
+    """One execution whose events become visible at their timestamp, counted from the start."""
+
+    def __init__(self, clock: FakeClock, events: list[dict[str, Any]]) -> None:
+        self.clock = clock
+        self.events = events
+        self.starts: list[tuple[str, str, str]] = []
+        self.read_times: list[float] = []  # seconds after the start
+        self.failure: Callable[[float], Exception | None] = lambda at: None
+        self.started_at: float | None = None
+        self.execution_arn: str | None = None
+
+    def start(self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]):
+        calls["StartExecution"] += 1
+        self.starts.append((state_machine_arn, execution_name, workflow_input))
+        self.started_at = self.clock.now
+        prefix, _, machine = state_machine_arn.partition(":stateMachine:")
+        self.execution_arn = f"{prefix}:execution:{machine}:{execution_name}"
+        return StartedExecution(self.execution_arn, T0_MS)
+
+    def start_or_find(self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]):
+        return self.start(state_machine_arn, execution_name, workflow_input, calls)
+
+    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str]) -> int:
+        calls["GetExecutionHistory"] += 1
+        self.clock.now += READ_LATENCY
+        assert cursor.execution_arn == self.execution_arn
+        at = self.clock.now - self.started_at
+        self.read_times.append(at)
+        failure = self.failure(at)
+        if failure is not None:
+            raise failure
+        added = 0
+        for event in self.events:
+            if (event["timestamp"] - T0).total_seconds() <= at and event["id"] not in cursor.events:
+                cursor.events[event["id"]] = event
+                added += 1
+        return added
+
+
+class FakeRunRecords:
+    def __init__(self, sfn: FakeStepFunctions) -> None:
+        self.sfn = sfn
+        self.items: dict[str, RunRecord] = {}
+        self.started_before_put: list[bool] = []
+
+    def put(self, workflow_id: str, record: RunRecord) -> None:
+        self.started_before_put.append(bool(self.sfn.starts))
+        self.items[workflow_id] = record
+
+    def get(self, workflow_id: str) -> RunRecord:
+        return self.items.get(workflow_id, RunRecord())
+
+
+class UnusedIdempotencyStore:
+    """No call here gives an idempotency key: touching the key store is a test failure."""
+
+    def __getattr__(self, name: str):
+        raise AssertionError(f"idempotency store used without a key: {name}")
+
+
+class Harness:
+    def __init__(self, events: list[dict[str, Any]], *, max_wait: int = 25, margin: float = 2.0, schedule=None):
+        self.clock = FakeClock()
+        self.sfn = FakeStepFunctions(self.clock, events)
+        self.records = FakeRunRecords(self.sfn)
+        self.loaded: list[str] = []
+        self.catalog = WorkflowCatalog(MACHINES, self._load)
+        self.service = WorkflowService(
+            self.catalog,
+            self.sfn,
+            self.records,
+            UnusedIdempotencyStore(),
+            max_wait_seconds=max_wait,
+            answer_margin_seconds=margin,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            schedule=schedule or (lambda: PollSchedule(jitter=random.Random(7).random)),
+        )
+
+    def _load(self, arn: str) -> frozenset[str]:
+        self.loaded.append(arn)
+        return TASK_REFS[arn]
+
+    def execute(self, workflow="hello_world", version=None, workflow_input=None, remaining=900.0, **options):
+        command = StartCommand(
+            workflow=workflow,
+            version=version,
+            input={"name": "Ada"} if workflow_input is None else workflow_input,
+            options=RunOptions(**options),
+        )
+        return self.service.execute(command, lambda: remaining)
+
+    def execute_command(self, command: StartCommand, remaining: float = 900.0):
+        return self.service.execute(command, lambda: remaining)
+
+    def reads_from(self, seconds: float) -> int:
+        return sum(1 for at in self.sfn.read_times if at >= seconds)
+
+
+def _hello(step_ms: int = 60) -> list[dict[str, Any]]:
+    """hello_world v2: eight events, the last (ExecutionSucceeded) at 7 * step_ms."""
+    return hello_world("Ada", 2, step_ms=step_ms).events
+
+
+def _at(events: list[dict[str, Any]], kind: str, name: str | None = None) -> float:
+    """When (seconds after the start) the first event of that kind (and state name) happens."""
+    for event in events:
+        if event["type"] == kind and (name is None or event["stateExitedEventDetails"]["name"] == name):
+            return (event["timestamp"] - T0).total_seconds()
+    raise AssertionError(f"no {kind} {name or ''}")
+
+
+def _slow_steps(delay_seconds: int = 3) -> list[dict[str, Any]]:
+    history = HistoryBuilder(step_ms=60).started({"delaySeconds": delay_seconds})
+    history.task("start_step", {"delaySeconds": delay_seconds}, {"delaySeconds": delay_seconds})
+    history.wait("pause", {"delaySeconds": delay_seconds}, delay_seconds * 1000)
+    history.task("final_step", {"delaySeconds": delay_seconds}, {"finished": True, "delaySeconds": delay_seconds})
+    return history.succeeded({"finished": True, "delaySeconds": delay_seconds}).events
+
+
+def _never_ending() -> list[dict[str, Any]]:
+    """A run that enters a long Wait and stays there."""
+    history = HistoryBuilder(step_ms=60).started({"delaySeconds": 3600}).task("start_step", {}, {})
+    return history.entered("Wait", "pause", {"delaySeconds": 3600}).events
+
+
+# Answering when the run ends ---------------------------------------------------------------------
+
+
+def test_answers_200_as_soon_as_the_run_is_terminal():
+    events = _hello()
+    harness = Harness(events)
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert answer.http_status == 200
+    body = answer.run.to_body()
+    assert body["status"] == "COMPLETED"
+    assert body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert body["signalTimeout"] is False
+    assert answer.started is True
+    # The first look after the end answers: no further look, and the lag is one short pause.
+    assert harness.reads_from(ended) == 1
+    assert answer.waited_seconds - ended < 0.5
+    assert answer.aws_calls["StartExecution"] == 1
+    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times)
+
+
+def test_failed_run_answers_200_with_the_reason():
+    history = HistoryBuilder(step_ms=50).started({})
+    history.task_failing("explode", {}, "RuntimeError", "boom").failed("RuntimeError", "boom")
+    harness = Harness(history.events)
+
+    answer = harness.execute(workflow="hello_world", wait_for_seconds=10)
+
+    body = answer.run.to_body()
+    assert answer.http_status == 200
+    assert body["status"] == "FAILED"
+    assert body["reasonForIncompletion"] == "RuntimeError: boom"
+
+
+def test_a_run_already_ended_is_reported_ended_even_with_a_tiny_budget():
+    harness = Harness(_hello(step_ms=0))
+
+    answer = harness.execute(wait_for_seconds=10, remaining=2.01)  # margin 2 s: 0.01 s to wait
+
+    assert answer.http_status == 200
+    assert answer.run.status == "COMPLETED"
+    assert len(harness.sfn.read_times) == 1
+
+
+# waitUntilTaskRef --------------------------------------------------------------------------------
+
+
+def test_returns_206_as_soon_as_the_awaited_task_completes():
+    events = _slow_steps(3)
+    harness = Harness(events)
+    reached = _at(events, "TaskStateExited", "start_step")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=10, wait_until_task_ref=("start_step",))
+
+    body = answer.run.to_body()
+    assert answer.http_status == 206
+    assert body["status"] == "RUNNING"
+    assert body["signalTimeout"] is False
+    assert harness.reads_from(reached) == 1
+    assert answer.waited_seconds - reached < 0.5
+    tasks = {t["referenceTaskName"]: t["status"] for t in body["tasks"]}
+    assert tasks["start_step"] == "COMPLETED"
+    assert "final_step" not in tasks
+
+
+def test_returns_when_any_of_several_awaited_tasks_completes():
+    events = _slow_steps(3)
+    harness = Harness(events)
+    pause_done = _at(events, "WaitStateExited", "pause")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step", "pause"))
+
+    assert answer.http_status == 206
+    assert answer.run.signal_timeout is False
+    assert pause_done <= answer.waited_seconds < pause_done + CAP + READ_LATENCY
+    assert answer.waited_seconds < _at(events, "TaskStateExited", "final_step")
+
+
+def test_awaited_task_that_never_completes_before_the_end_answers_200_at_the_end():
+    events = _slow_steps(1)
+    harness = Harness(events)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 200  # final_step's exit and the end are both visible at that look
+    assert answer.run.status == "COMPLETED"
+
+
+def test_unknown_wait_until_task_ref_is_refused_listing_the_valid_ones_and_starts_nothing():
+    harness = Harness(_slow_steps())
+
+    with pytest.raises(InvalidRequest) as caught:
+        harness.execute(workflow="slow_steps", wait_until_task_ref=("start_step", "nope"))
+
+    error = caught.value
+    assert error.status == 400
+    assert [e.path for e in error.errors] == ["waitUntilTaskRef"]
+    assert error.errors[0].invalid_value == "nope"
+    for valid in ("start_step", "pause", "final_step"):
+        assert valid in error.errors[0].message
+    assert harness.sfn.starts == []
+    assert harness.sfn.read_times == []
+
+
+def test_task_refs_are_read_once_per_version_across_calls():
+    harness = Harness(_slow_steps())
+    for _ in range(3):
+        harness.execute(workflow="slow_steps", wait_for_seconds=0, wait_until_task_ref=("pause",))
+
+    assert harness.loaded == [ARN.format("slow_steps-v1")]
+
+
+# The budget -------------------------------------------------------------------------------------
+
+
+def test_answers_206_with_signal_timeout_when_the_budget_runs_out():
+    harness = Harness(_never_ending())
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    body = answer.run.to_body()
+    assert answer.http_status == 206
+    assert body["status"] == "RUNNING"
+    assert body["signalTimeout"] is True
+    assert 5.0 <= answer.waited_seconds <= 5.0 + READ_LATENCY + 1e-9
+    assert max(harness.sfn.read_times) >= 5.0  # a last look at the deadline: the freshest state
+    assert {t["referenceTaskName"]: t["status"] for t in body["tasks"]} == {
+        "start_step": "COMPLETED",
+        "pause": "IN_PROGRESS",
+    }
+
+
+def test_wait_for_seconds_zero_answers_at_once_without_reading_history():
+    harness = Harness(_hello())
+
+    answer = harness.execute(wait_for_seconds=0, workflow_input={"name": "Bo"})
+
+    body = answer.run.to_body()
+    assert answer.http_status == 206
+    assert body["status"] == "RUNNING"
+    assert body["input"] == {"name": "Bo"}
+    assert body["output"] == {}
+    assert body["createTime"] == T0_MS
+    assert harness.sfn.read_times == []
+    assert answer.aws_calls["GetExecutionHistory"] == 0
+    assert answer.aws_calls["StartExecution"] == 1
+    assert harness.clock.sleeps == []
+    assert answer.waited_seconds == 0
+
+
+def test_wait_is_clamped_to_max_wait_seconds_not_refused():
+    harness = Harness(_never_ending(), max_wait=25)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=600)
+
+    assert answer.http_status == 206
+    assert answer.run.signal_timeout is True
+    assert 25.0 <= answer.waited_seconds <= 25.0 + READ_LATENCY + 1e-9
+
+
+def test_wait_is_clamped_to_the_lambdas_remaining_time_minus_the_margin():
+    harness = Harness(_never_ending(), max_wait=25, margin=2.0)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=10.0)
+
+    assert answer.http_status == 206
+    assert 8.0 <= answer.waited_seconds <= 8.0 + READ_LATENCY + 1e-9
+
+
+def test_lambda_already_past_its_margin_answers_at_once():
+    harness = Harness(_never_ending(), margin=2.0)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=10, remaining=1.0)
+
+    assert answer.http_status == 206
+    assert harness.sfn.read_times == []
+    assert harness.clock.sleeps == []
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_history_reads_for_a_20_second_wait_stay_bounded(seed):
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        harness = Harness(_never_ending(), schedule=PollSchedule)  # the service's default schedule
+        answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
+    finally:
+        random.setstate(state)
+
+    assert answer.http_status == 206
+    assert answer.aws_calls["GetExecutionHistory"] < 40
+    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times)
+
+
+def test_worst_case_jitter_still_settles_at_two_reads_per_second():
+    harness = Harness(_never_ending(), schedule=lambda: PollSchedule(jitter=lambda: 0.0))
+
+    harness.execute(workflow="slow_steps", wait_for_seconds=20)
+
+    settled = [at for at in harness.sfn.read_times if at >= 2.0][:-1]  # the last look is cut to the deadline
+    for at in settled:
+        assert sum(1 for other in settled if at <= other < at + 1.0) <= 2
+
+
+# Throttling and eventual consistency ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_throttling_never_fails_the_request(error):
+    events = _hello()
+    harness = Harness(events)
+    harness.sfn.failure = lambda at: error if at < 6.0 else None
+
+    answer = harness.execute(wait_for_seconds=20)
+
+    assert answer.http_status == 200
+    assert answer.run.status == "COMPLETED"
+
+
+def test_throttling_lengthens_the_pauses():
+    calm = Harness(_never_ending())
+    calm.execute(workflow="slow_steps", wait_for_seconds=20)
+    throttled = Harness(_never_ending())
+    throttled.sfn.failure = lambda at: AwsThrottled("slow down")
+
+    answer = throttled.execute(workflow="slow_steps", wait_for_seconds=20)
+
+    assert answer.http_status == 206
+    assert answer.run.signal_timeout is True
+    assert len(throttled.sfn.read_times) < len(calm.sfn.read_times) / 2
+    assert max(throttled.clock.sleeps) > CAP
+
+
+def test_throttling_that_stops_lets_the_answer_come_promptly_again():
+    events = _slow_steps(8)
+    harness = Harness(events)
+    harness.sfn.failure = lambda at: AwsThrottled("slow down") if at < 3.0 else None
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
+
+    assert answer.http_status == 200
+    assert answer.waited_seconds - ended <= CAP + READ_LATENCY
+
+
+def test_once_throttling_stops_the_next_pause_is_back_within_the_cap():
+    """A run that ends just after the first un-throttled look is answered within one normal pause."""
+    throttled_until = 10.0
+    probe = Harness(_never_ending())
+    probe.sfn.failure = lambda at: AwsThrottled("slow down") if at < throttled_until else None
+    probe.execute(workflow="slow_steps", wait_for_seconds=25)
+    first_good_look = min(at for at in probe.sfn.read_times if at >= throttled_until)
+    history = HistoryBuilder(step_ms=60).started({}).task("start_step", {}, {})
+    history.now_ms = int(first_good_look * 1000) + 10
+    events = history.succeeded({"finished": True}).events
+    ended = _at(events, "ExecutionSucceeded")
+    harness = Harness(events)
+    harness.sfn.failure = probe.sfn.failure
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert answer.http_status == 200
+    assert answer.waited_seconds - ended <= CAP + READ_LATENCY
+
+
+def test_run_not_found_right_after_the_start_is_tolerated():
+    events = _hello()
+    harness = Harness(events)
+    harness.sfn.failure = lambda at: RunNotFound("not visible yet") if at < 0.5 else None
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert answer.http_status == 200
+    assert answer.run.status == "COMPLETED"
+    assert min(harness.sfn.read_times) < 0.5  # it really was not found at first
+
+
+def test_history_never_visible_answers_206_with_what_the_start_said():
+    harness = Harness(_hello())
+    harness.sfn.failure = lambda at: RunNotFound("not visible yet")
+
+    answer = harness.execute(wait_for_seconds=3, workflow_input={"name": "Cy"})
+
+    body = answer.run.to_body()
+    assert answer.http_status == 206
+    assert body["signalTimeout"] is True
+    assert body["input"] == {"name": "Cy"}
+    assert body["createTime"] == T0_MS
+
+
+# Starting ---------------------------------------------------------------------------------------
+
+
+def test_input_over_256_kib_is_refused_and_nothing_is_started():
+    harness = Harness(_hello())
+    command = StartCommand(
+        workflow="hello_world",
+        version=None,
+        input={"blob": "x" * MAX_INPUT_BYTES},
+        options=RunOptions(),
+        correlation_id="c-1",
+    )
+
+    with pytest.raises(PayloadTooLarge) as caught:
+        harness.execute_command(command)
+
+    assert caught.value.status == 413
+    assert harness.sfn.starts == []
+    assert harness.records.items == {}
+
+
+def test_input_of_exactly_256_kib_is_started():
+    padding = MAX_INPUT_BYTES - len('{"b":""}')
+    harness = Harness(_hello())
+
+    answer = harness.execute(workflow_input={"b": "x" * padding}, wait_for_seconds=0)
+
+    assert len(harness.sfn.starts[0][2].encode()) == MAX_INPUT_BYTES
+    assert answer.started
+
+
+def test_the_input_limit_counts_utf8_bytes_not_characters():
+    harness = Harness(_hello())
+    text = "é" * (MAX_INPUT_BYTES // 2 - 2)  # fewer characters than the limit, more bytes
+
+    with pytest.raises(PayloadTooLarge):
+        harness.execute(workflow_input={"b": text})
+    assert harness.sfn.starts == []
+
+
+def test_latest_version_is_started_and_its_workflow_id_finds_the_run_again():
+    harness = Harness(_hello())
+
+    answer = harness.execute(wait_for_seconds=0)
+
+    arn, execution_name, _ = harness.sfn.starts[0]
+    assert arn == ARN.format("hello_world-v2")
+    workflow, parsed_name = harness.catalog.parse_workflow_id(answer.run.workflow_id)
+    assert (workflow.version, parsed_name) == (2, execution_name)
+    assert answer.run.target_workflow_id == answer.run.workflow_id
+
+
+def test_a_given_version_is_started():
+    harness = Harness(_hello())
+
+    harness.execute(version=1, wait_for_seconds=0)
+
+    assert harness.sfn.starts[0][0] == ARN.format("hello_world-v1")
+
+
+def test_input_is_sent_as_canonical_json():
+    harness = Harness(_hello())
+
+    harness.execute(workflow_input={"b": 1, "a": "é"}, wait_for_seconds=0)
+
+    sent = harness.sfn.starts[0][2]
+    assert sent == '{"a":"é","b":1}'
+    assert json.loads(sent) == {"a": "é", "b": 1}
+
+
+def test_each_call_starts_its_own_execution():
+    harness = Harness(_hello())
+
+    first = harness.execute(wait_for_seconds=0)
+    second = harness.execute(wait_for_seconds=0)
+
+    assert first.run.workflow_id != second.run.workflow_id
+    assert len({name for _, name, _ in harness.sfn.starts}) == 2
+
+
+def test_correlation_id_and_priority_are_recorded_before_the_start_and_answered():
+    harness = Harness(_hello())
+    command = StartCommand(
+        workflow="hello_world",
+        version=None,
+        input={"name": "Ada"},
+        options=RunOptions(request_id="req-9"),
+        correlation_id="order-7",
+        priority=3,
+    )
+
+    answer = harness.execute_command(command)
+
+    body = answer.run.to_body()
+    assert body["correlationId"] == "order-7"
+    assert body["priority"] == 3
+    assert body["requestId"] == "req-9"
+    assert harness.records.items == {answer.run.workflow_id: RunRecord("order-7", 3)}
+    assert harness.records.started_before_put == [False]
+    assert answer.aws_calls["PutItem"] == 1
+
+
+def test_a_plain_call_writes_no_record():
+    harness = Harness(_hello())
+
+    answer = harness.execute(wait_for_seconds=0)
+
+    assert harness.records.items == {}
+    assert answer.aws_calls["PutItem"] == 0
+    assert answer.run.correlation_id is None
+
+
+def test_unknown_workflow_starts_nothing():
+    harness = Harness(_hello())
+
+    with pytest.raises(WorkflowNotFound):
+        harness.execute(workflow="nope")
+    with pytest.raises(WorkflowNotFound):
+        harness.execute(version=9)
+    assert harness.sfn.starts == []
+
+
+# GET /api/workflow/{workflowId} -----------------------------------------------------------------
+
+
+def test_get_reads_the_run_as_it_stands():
+    harness = Harness(_hello(step_ms=0))
+    started = harness.execute(wait_for_seconds=0)
+
+    answer = harness.service.get(started.run.workflow_id, "req-get")
+
+    body = answer.run.to_body()
+    assert answer.http_status == 200
+    assert body["status"] == "COMPLETED"
+    assert body["requestId"] == "req-get"
+    assert body["workflowId"] == started.run.workflow_id
+
+
+def test_get_of_an_unknown_run_is_run_not_found():
+    harness = Harness([])
+    started = harness.execute(wait_for_seconds=0)
+
+    with pytest.raises(RunNotFound):
+        harness.service.get(started.run.workflow_id, "req-get")
+    with pytest.raises(RunNotFound):
+        harness.service.get("not-an-id", "req-get")
