@@ -57,7 +57,7 @@ class WorkflowCatalog:
 
     def parse_workflow_id(self, workflow_id: str) -> tuple[WorkflowVersion, str]:
         """The workflow version and execution name a workflowId stands for."""
-        match = _WORKFLOW_ID.match(workflow_id)
+        match = _WORKFLOW_ID.fullmatch(workflow_id)
         if match is None:
             raise RunNotFound(f"No such workflow run: {workflow_id}")
         try:

@@ -96,6 +96,10 @@ def fold(events: Iterable[Event]) -> RunSnapshot:
                 run.output = _json(details.get("output"))
             else:
                 run.reason_for_incompletion = _reason(details)
+            # Tasks still open end with the run; a redrive enters them afresh.
+            for task in (t for waiting in open_tasks.values() for t in waiting):
+                task.status, task.end_time = OPEN_TASK_WHEN_RUN_ENDED[run.status], at
+            open_tasks.clear()
         elif kind.endswith("StateEntered"):
             details = event["stateEnteredEventDetails"]
             task = TaskRun(
@@ -121,11 +125,6 @@ def fold(events: Iterable[Event]) -> RunSnapshot:
             last_open = next((t for t in reversed(run.tasks) if t.status is TaskStatus.IN_PROGRESS), None)
             if last_open is not None:
                 last_open.reason_for_incompletion = _reason(failure)
-    if run.status.is_terminal:
-        for task in run.tasks:
-            if task.status is TaskStatus.IN_PROGRESS:
-                task.status = OPEN_TASK_WHEN_RUN_ENDED[run.status]
-                task.end_time = run.update_time
     if run.output is None:
         run.output = {}
     run.completed_task_refs = frozenset(completed)

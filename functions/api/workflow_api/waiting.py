@@ -42,6 +42,8 @@ class PollSchedule:
             # Double the pause (past the usual cap if need be): AWS asked for fewer calls, and
             # the budget of the wait, not an error, is what ends a long throttle.
             self._next = min(self.throttled_cap, self._next * 2)
+        else:
+            self._next = min(self._next, self.cap)  # throttling is over: back to the usual rate
         base = self._next
         pause = base / 2 + base / 2 * self.jitter()
         if not throttled:

@@ -129,20 +129,20 @@ class StepFunctionsGateway:
             "maxResults": FIRST_PAGE_SIZE if last_seen == 0 else NEXT_PAGE_SIZE,
             "includeExecutionData": True,
         }
-        added = 0
+        # Merged only once the read is whole: a read cut short (throttled on page 2) must not
+        # leave a gap that the next look, stopping at the newest event seen, would never fill.
+        new: dict[int, Event] = {}
         while True:
             calls["GetExecutionHistory"] += 1
             with _translated(not_found=RunNotFound):
                 page = self._client.get_execution_history(**request)
             events = page["events"]
-            for event in events:
-                if event["id"] > last_seen and event["id"] not in cursor.events:
-                    cursor.events[event["id"]] = event
-                    added += 1
+            new.update((event["id"], event) for event in events if event["id"] > last_seen)
             token = page.get("nextToken")
             newest_first = len(events) > 1 and events[0]["id"] > events[-1]["id"]
             if not token or (newest_first and events[-1]["id"] <= last_seen):
-                return added
+                cursor.events.update(new)
+                return len(new)
             request["nextToken"] = token
 
     def task_refs(self, state_machine_arn: str) -> frozenset[str]:
