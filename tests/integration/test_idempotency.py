@@ -11,10 +11,10 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.aws_faults import ThrottlingClient
 from tests.conftest import load_event
 from workflow_api.adapters.idempotency_store import IdempotencyStore
 from workflow_api.adapters.run_records import RunRecords
@@ -203,26 +203,6 @@ def test_crash_after_start_before_record_never_starts_a_second_run(
 
 
 # --- throttling and outages during the start ----------------------------------------------------------
-
-
-class ThrottlingClient:
-    """A boto3 client whose named operations are throttled the first ``times`` calls."""
-
-    def __init__(self, client: Any, operation: str, times: int) -> None:
-        self._client, self._operation, self.left = client, operation, times
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._client, name)
-        if name != self._operation:
-            return real
-
-        def throttled(**kwargs: Any) -> Any:
-            if self.left > 0:
-                self.left -= 1
-                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, name)
-            return real(**kwargs)
-
-        return throttled
 
 
 def test_throttled_start_is_503_and_the_retry_starts_exactly_once(

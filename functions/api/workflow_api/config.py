@@ -18,6 +18,11 @@ class Settings(BaseModel):
     # A claim on an idempotency key older than this belongs to a request that died (the API
     # Lambda's timeout is 35 s): another request may take it over.
     idempotency_lease_seconds: float = Field(default=40, gt=0, alias="IDEMPOTENCY_LEASE_SECONDS")
+    # History reads shared by every request this process waits on (a token bucket); the defaults
+    # are GetExecutionHistory's own account quota (refill 20/s, bucket 400), so local mode, where
+    # one process serves every caller, waits as the whole account would be allowed to.
+    history_reads_per_second: float = Field(default=20, gt=0, alias="HISTORY_READS_PER_SECOND")
+    history_reads_burst: float = Field(default=400, ge=1, alias="HISTORY_READS_BURST")
     # Time kept back from the Lambda's remaining time to write the answer.
     answer_margin_seconds: float = Field(default=2.0, ge=0, alias="ANSWER_MARGIN_SECONDS")
 

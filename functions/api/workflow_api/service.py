@@ -25,7 +25,7 @@ from .history import RunSnapshot, fold
 from .idempotency import KeyRecord, KeyState, Move, decide, first_claim
 from .models import Strategy, WorkflowRun
 from .parameters import RunOptions
-from .waiting import PollSchedule, wait_budget, wait_is_over
+from .waiting import CallBudget, PollSchedule, wait_budget, wait_is_over
 
 # Step Functions refuses execution input over 256 KiB.
 MAX_INPUT_BYTES = 256 * 1024
@@ -83,6 +83,7 @@ class WorkflowService:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         schedule: Callable[[], PollSchedule] = PollSchedule,
+        read_budget: CallBudget | None = None,
     ) -> None:
         self._catalog = catalog
         self._sfn = stepfunctions
@@ -95,6 +96,7 @@ class WorkflowService:
         self._wall = wall_clock
         self._sleep = sleep
         self._schedule = schedule
+        self._budget = read_budget or CallBudget(rate=20, burst=400)
 
     # --- the two operations ------------------------------------------------------------------
 
@@ -273,7 +275,13 @@ class WorkflowService:
             pause = schedule.next_pause(throttled)
             last_look = self._clock() + pause >= deadline
             self._sleep(max(0.0, deadline - self._clock()) if last_look else pause)
+            queued = self._budget.reserve()
+            if queued and self._clock() + queued > deadline:
+                return run, True  # over budget until the deadline: answer with the run as last seen
+            self._sleep(queued)
             run, throttled = self._look(cursor, run, calls)
+            # Queued for the budget is the process's own throttle: back off as for AWS's.
+            throttled = throttled or queued > 0
             if wait_is_over(run, wait_until_task_refs):
                 return run, False
             if last_look:

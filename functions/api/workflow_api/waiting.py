@@ -1,8 +1,10 @@
 """When a synchronous call may answer, and how often it looks: pure, so it is tested without AWS."""
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from threading import Lock
 
 from .history import RunSnapshot
 
@@ -49,3 +51,28 @@ class PollSchedule:
         if not throttled:
             self._next = min(self.cap, self._next * self.factor)
         return pause
+
+
+class CallBudget:
+    """A token bucket for history reads, shared by every request this process is waiting on.
+
+    One Lambda container serves one request at a time, so there it bounds that request; in
+    local mode, and wherever one process serves many waiting callers, it caps their reads
+    together: ``rate`` a second on average, ``burst`` at once. A read that would go over the
+    budget is told how long to wait instead (``reserve``), so callers queue rather than fail.
+    """
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst = rate, burst
+        self._clock = clock
+        self._tokens, self._stamp = burst, clock()
+        self._lock = Lock()
+
+    def reserve(self) -> float:
+        """Take one read; answer the seconds to wait before making it (0 when in budget)."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate

