@@ -4,6 +4,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from threading import Lock
 
 from .history import RunSnapshot
@@ -76,3 +77,9 @@ class CallBudget:
             self._stamp = now
             self._tokens -= 1
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+
+@cache
+def shared_read_budget(rate: float, burst: float) -> CallBudget:
+    """One budget per process, shared by every container copy of the handler in local mode."""
+    return CallBudget(rate, burst)

@@ -1,0 +1,623 @@
+"""``make bench``: how promptly, how cheaply and how well under load the synchronous API answers.
+
+Local mode (template.yaml's stack on in-process moto) runs in this process and serves real HTTP
+on a free 127.0.0.1 port; nothing leaves the machine but ``pip`` sizing the Lambda package.
+Prints one table and writes it to bench/results/latest.json. bench/README.md says what each
+figure means.
+"""
+
+import bisect
+import io
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import boto3
+import load
+from botocore.handlers import BUILTIN_HANDLERS
+
+ROOT = Path(__file__).resolve().parent.parent
+API_CODE = ROOT / "functions" / "api"
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 12, 0.01
+CALL_DELAYS, CALL_REPEATS, WAIT = (1, 5, 20), 3, 25
+MAP_ITEMS = 500
+CONCURRENCY, LOAD_DELAY, LOAD_WAIT = (10, 50, 200), 2, 10
+IMPORT_RUNS = 5
+# Every Step Functions / DynamoDB call of this process: (monotonic time, the calling thread's tag, operation).
+CALLS: list[tuple[float, str | None, str]] = []
+_tag = threading.local()
+
+
+def _count_call(model: Any, **_: Any) -> None:
+    """botocore ``before-call`` hook; moto's executor's own calls (to Lambda) are left out."""
+    if model.service_model.service_name in ("stepfunctions", "dynamodb"):
+        CALLS.append((time.monotonic(), getattr(_tag, "name", None), model.name))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def p95(values: list[float]) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def timed(action: Callable[[], object], runs: int) -> float:
+    """Median wall time of ``action``, seconds."""
+    times = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - began)
+    return median(times)
+
+
+def status_kb(field: str) -> int:
+    """VmHWM (peak RSS) or VmRSS of this process, kB."""
+    found = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+def execution_arn(machine_arn: str, execution_name: str) -> str:
+    return machine_arn.replace(":stateMachine:", ":execution:") + ":" + execution_name
+
+
+@contextmanager
+def local_api() -> Iterator[tuple[Any, str]]:
+    """LocalAws plus LocalApiServer on 127.0.0.1:0 in a thread: (aws, base URL)."""
+    from local_mode.aws import LocalAws
+    from local_mode.server import LocalApiServer
+
+    aws = LocalAws().start()
+    server = LocalApiServer(("127.0.0.1", 0), aws)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    try:
+        yield aws, server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        aws.stop()
+
+
+# --- 1. completion lag --------------------------------------------------------------------------
+
+
+def _lag(sfn: Any, arn: str, took: float, answered_at: float) -> dict[str, float]:
+    """(response time - run duration, answered_at - the run's stopDate), seconds."""
+    run = sfn.describe_execution(executionArn=arn)
+    duration = (run["stopDate"] - run["startDate"]).total_seconds()
+    return {"lag": took - duration, "after_end": answered_at - run["stopDate"].timestamp()}
+
+
+def lag_ours(url: str, sfn: Any, machine: str, delay: int) -> dict[str, float] | None:
+    body = json.dumps({"delaySeconds": delay}).encode()
+    result = load.call(f"{url}/api/workflow/execute/slow_steps", body, "10")
+    answered_at = time.time()
+    if result["status"] != 200:
+        return None
+    return _lag(
+        sfn, execution_arn(machine, str(result["workflow_id"]).split(".", 2)[2]), result["latency"], answered_at
+    )
+
+
+def lag_baseline(sfn: Any, machine: str, delay: int) -> dict[str, float]:
+    """A client of Step Functions itself: start, then DescribeExecution every 10 ms."""
+    began = time.perf_counter()
+    started = sfn.start_execution(
+        stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"delaySeconds": delay})
+    )
+    while sfn.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING":
+        time.sleep(BASELINE_POLL)
+    took, answered_at = time.perf_counter() - began, time.time()
+    return _lag(sfn, started["executionArn"], took, answered_at)
+
+
+def completion_lag(url: str, sfn: Any, machine: str) -> list[dict[str, Any]]:
+    rows = []
+    for delay in LAG_DELAYS:
+        samples: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": []}
+        errors = 0
+        for _ in range(LAG_RUNS):  # interleaved, so both clients see the same machine
+            ours = lag_ours(url, sfn, machine, delay)
+            errors += ours is None
+            samples["ours"] += [ours] if ours else []
+            samples["baseline"].append(lag_baseline(sfn, machine, delay))
+        for client, runs in samples.items():
+            lags, after_end = [s["lag"] for s in runs], [s["after_end"] for s in runs]
+            rows.append(
+                {
+                    "delay_s": delay,
+                    "client": client,
+                    "runs": len(runs),
+                    "errors": errors if client == "ours" else 0,
+                    "lag_ms": {"median": ms(median(lags)), "p95": ms(p95(lags))},
+                    "after_end_ms": {"median": ms(median(after_end)), "p95": ms(p95(after_end))},
+                }
+            )
+        progress(f"lag, {delay} s runs: done")
+    return rows
+
+
+# --- 2. AWS calls per request -----------------------------------------------------------------
+
+
+def long_history_machine(sfn: Any) -> str:
+    """A Map of MAP_ITEMS Pass iterations, then a Wait of 2 s: ~4 events per item (bench only)."""
+    definition = {
+        "StartAt": "fan_out",
+        "States": {
+            "fan_out": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "touch",
+                    "States": {"touch": {"Type": "Pass", "End": True}},
+                },
+                "ResultPath": None,
+                "Next": "pause",
+            },
+            "pause": {"Type": "Wait", "Seconds": 2, "End": True},
+        },
+    }
+    created = sfn.create_state_machine(
+        name="bench-long-history",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/bench",
+    )
+    return str(created["stateMachineArn"])
+
+
+def workflow_service(extra_machines: dict[str, dict[int, str]]) -> Any:
+    """As app.workflow_service builds it, with the bench's extra state machine in the catalog."""
+    from workflow_api.adapters.idempotency_store import IdempotencyStore
+    from workflow_api.adapters.run_records import RunRecords
+    from workflow_api.adapters.stepfunctions import StepFunctionsGateway
+    from workflow_api.catalog import WorkflowCatalog
+    from workflow_api.config import settings
+    from workflow_api.service import WorkflowService
+    from workflow_api.waiting import CallBudget
+
+    config = settings()
+    stepfunctions = StepFunctionsGateway()
+    catalog = WorkflowCatalog({**config.workflow_state_machines, **extra_machines}, stepfunctions.task_refs)
+    for name in catalog.names:  # task refs are read once per cold start, not by each request
+        catalog.task_refs(catalog.resolve(name, None))
+    return WorkflowService(
+        catalog,
+        stepfunctions,
+        RunRecords(config.idempotency_table_name, config.idempotency_retention_days),
+        IdempotencyStore(config.idempotency_table_name, config.idempotency_retention_days),
+        max_wait_seconds=config.max_wait_seconds,
+        answer_margin_seconds=config.answer_margin_seconds,
+        lease_seconds=config.idempotency_lease_seconds,
+        read_budget=CallBudget(config.history_reads_per_second, config.history_reads_burst),
+    )
+
+
+def one_request(
+    service: Any, label: str, workflow: str, workflow_input: dict[str, Any], **options: Any
+) -> dict[str, Any]:
+    """One synchronous request through the service, in this thread: its answer and its calls."""
+    from workflow_api.parameters import RunOptions
+    from workflow_api.service import StartCommand
+
+    _tag.name = f"{label}/{uuid.uuid4().hex}"
+    deadline = time.monotonic() + 35  # the API function's Timeout
+    command = StartCommand(workflow, None, workflow_input, RunOptions(wait_for_seconds=WAIT, **options))
+    began = time.perf_counter()
+    answer = service.execute(command, lambda: deadline - time.monotonic())
+    took = time.perf_counter() - began
+    run = answer.run
+    return {
+        "calls": dict(answer.aws_calls),
+        "hooked": sum(1 for _, tag, _ in list(CALLS) if tag == _tag.name),
+        "status": answer.http_status,
+        "took": took,
+        "lag": took - (run.update_time - run.create_time) / 1000 if answer.http_status == 200 else None,
+    }
+
+
+def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]:
+    def per_api(*names: str) -> float:
+        return median([sum(s["calls"].get(n, 0) for n in names) for s in samples])
+
+    totals = [sum(s["calls"].values()) for s in samples]
+    lags = [s["lag"] for s in samples if s["lag"] is not None]  # of runs that ended
+    return {
+        "case": label,
+        "repeats": len(samples),
+        "statuses": sorted({s["status"] for s in samples}),
+        "StartExecution": per_api("StartExecution"),
+        "DescribeExecution": per_api("DescribeExecution"),
+        "GetExecutionHistory": per_api("GetExecutionHistory"),
+        "DynamoDB": per_api("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"),
+        "total_median": median(totals),
+        "total_max": max(totals),
+        "calls_per_s": round(median([t / s["took"] for t, s in zip(totals, samples, strict=True)]), 2),
+        "hook_agrees": all(t == s["hooked"] for t, s in zip(totals, samples, strict=True)),
+        "took_s": round(median([s["took"] for s in samples]), 2),
+        "lag_ms": ms(median(lags)) if lags else None,
+    }
+
+
+def calls_per_request(sfn: Any) -> tuple[list[dict[str, Any]], str]:
+    long_arn = long_history_machine(sfn)
+    service = workflow_service({"bench_long_history": {1: long_arn}})
+    cases: list[tuple[str, dict[str, Any]]] = []
+    for delay in CALL_DELAYS:
+        cases.append((f"slow_steps {delay} s", {}))
+        cases.append((f"slow_steps {delay} s, waitUntilTaskRef=final_step", {"wait_until_task_ref": ("final_step",)}))
+    cases.append(("slow_steps 1 s, X-Idempotency-key", {"on_conflict": "RETURN_EXISTING"}))
+    cases.append((f"slow_steps 30 s: waitForSeconds {WAIT} runs out", {}))
+
+    def run(case: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+        label, options = case
+        delay = int(label.split()[1])
+        if "on_conflict" in options:
+            options = {**options, "idempotency_key": uuid.uuid4().hex}
+        return one_request(service, label, "slow_steps", {"delaySeconds": delay}, **options)
+
+    jobs = [case for case in cases for _ in range(CALL_REPEATS)]
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:  # concurrently, to fit the time box
+        samples = list(pool.map(run, jobs))
+    rows = [
+        summarize_calls(label, [s for (lbl, _), s in zip(jobs, samples, strict=True) if lbl == label])
+        for label, _ in cases
+    ]
+    progress("calls per request: slow_steps done")
+    label = f"Map of {MAP_ITEMS} Pass + Wait 2 s (long history)"
+    items = {"items": list(range(MAP_ITEMS))}
+    long_samples = [one_request(service, label, "bench_long_history", items) for _ in range(CALL_REPEATS)]
+    rows.append(summarize_calls(label, long_samples))
+    progress("calls per request: long history done")
+    return rows, long_arn
+
+
+# --- 3. concurrency -----------------------------------------------------------------------------
+
+
+def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
+    """``callers`` simultaneous waiting calls from another process; this process is the server."""
+    from workflow_api.config import settings
+
+    quiet, sys.stdout = sys.stdout, io.StringIO()  # the server prints a line per request: "... in N ms"
+    Path("/proc/self/clear_refs").write_text("5")  # restart the peak-RSS (VmHWM) count
+    rss_before, cpu_before, first_call = status_kb("VmRSS"), resource.getrusage(resource.RUSAGE_SELF), len(CALLS)
+    arguments = [str(callers), json.dumps({"delaySeconds": LOAD_DELAY}), str(LOAD_WAIT)]
+    done = subprocess.run(
+        [sys.executable, Path(__file__).with_name("load.py"), f"{url}/api/workflow/execute/slow_steps", *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    server_log, sys.stdout = sys.stdout, quiet
+    in_handler = [int(t) / 1000 for t in re.findall(r" -> 200 in (\d+) ms", server_log.getvalue())]
+    burst = json.loads(done.stdout)
+    results = burst["results"]
+    ok = [r for r in results if r["status"] == 200]
+    latencies = [r["latency"] for r in ok]
+    server_calls = [(at, op) for at, tag, op in CALLS[first_call:] if tag is None]
+    reads = sorted(at for at, op in server_calls if op in ("GetExecutionHistory", "DescribeExecution"))
+    peak_reads = max((bisect.bisect_left(reads, at + 1) - i for i, at in enumerate(reads)), default=0)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    history_reads = sum(op == "GetExecutionHistory" for _, op in server_calls)
+    config = settings()
+    return {
+        "callers": callers,
+        "ok_200": len(ok),
+        "partial_206": sum(r["status"] == 206 for r in results),
+        "errors": sum(r["status"] not in (200, 206) for r in results),
+        "error_kinds": dict(
+            Counter(str(r.get("error") or r["status"]) for r in results if r["status"] not in (200, 206))
+        ),
+        "wall_s": round(burst["wall"], 2),
+        "throughput_rps": round(len(ok) / burst["wall"], 1),
+        "latency_s": {"p50": round(median(latencies), 2), "p95": round(p95(latencies), 2)},
+        "in_handler_s_p50": round(median(in_handler), 2),
+        "lag_ms_p50": ms(median([r["latency"] - r["duration"] for r in ok if r["duration"] is not None])),
+        "peak_rss_mb": round(status_kb("VmHWM") / 1024),
+        "rss_growth_mb": round((status_kb("VmRSS") - rss_before) / 1024),
+        "server_cpu_s": round(cpu, 1),
+        "api_containers": len(aws.api_function._idle),  # module copies of app.py, one per concurrent call
+        "sfn_calls": dict(Counter(op for _, op in server_calls)),
+        "sfn_reads_peak_per_s": peak_reads,
+        "history_reads": history_reads,
+        # What one shared read budget (HISTORY_READS_*: the account's quota) would allow in the burst.
+        "one_budget_allows": round(config.history_reads_burst + config.history_reads_per_second * burst["wall"]),
+    }
+
+
+def where_time_goes(aws: Any, sfn: Any, long_arn: str) -> dict[str, float]:
+    """Median cost of the operations the numbers above are made of, in this process (ms)."""
+    from workflow_api.history import fold
+
+    machines = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])
+    slow = sfn.list_executions(stateMachineArn=machines["slow_steps"]["1"], statusFilter="SUCCEEDED")["executions"]
+    long = sfn.list_executions(stateMachineArn=long_arn, statusFilter="SUCCEEDED")["executions"]
+    slow_arn, long_run = slow[0]["executionArn"], long[0]["executionArn"]
+    short_events = sfn.get_execution_history(executionArn=slow_arn)["events"]
+    long_events = sfn.get_execution_history(executionArn=long_run)["events"]
+    return {
+        "DescribeExecution": ms(timed(lambda: sfn.describe_execution(executionArn=slow_arn), 20)),
+        "GetExecutionHistory, 14 events": ms(timed(lambda: sfn.get_execution_history(executionArn=slow_arn), 20)),
+        f"GetExecutionHistory, {len(long_events)} events": ms(
+            timed(lambda: sfn.get_execution_history(executionArn=long_run), 3)
+        ),
+        "our fold() of a history, 14 events": ms(timed(lambda: fold(short_events), 20)),
+        f"our fold() of a history, {len(long_events)} events": ms(timed(lambda: fold(long_events), 5)),
+        "boto3 client per Lambda task (moto's executor)": ms(timed(lambda: boto3.client("lambda"), 20)),
+        "new API container (app.py module copy)": ms(timed(aws.api_function._new_container, 5)),
+    }
+
+
+# --- 4. cold start ------------------------------------------------------------------------------
+
+
+def handler_import(function_environment: dict[str, str]) -> dict[str, Any]:
+    """``import app`` in fresh interpreters with the API function's environment, as in Lambda."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **function_environment,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "local-ApiFunction",  # powertools' Tracer is on in Lambda
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "LAMBDA_TASK_ROOT": str(API_CODE),
+        "PYTHONDONTWRITEBYTECODE": "1",  # leave functions/ as it is
+    }
+    code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
+    imports, processes = [], []
+    for _ in range(IMPORT_RUNS):
+        began = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=API_CODE, env=env, capture_output=True, text=True, check=True
+        )
+        processes.append(time.perf_counter() - began)
+        imports.append(float(done.stdout.strip().splitlines()[-1]))
+    traced = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import app"],
+        cwd=API_CODE,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # "import time: self | cumulative | name": app's direct imports are one level (2 spaces) below it.
+    lines = [line.split("|") for line in traced.stderr.splitlines() if line.startswith("import time:")][1:]
+    entries = [(int(cumulative), name.rstrip()) for _, cumulative, name in lines]
+    app_depth = next(len(name) - len(name.lstrip()) for _, name in entries if name.strip() == "app")
+    direct = [(us, name.strip()) for us, name in entries if len(name) - len(name.lstrip()) == app_depth + 2]
+    return {
+        "import_ms": {"median": ms(median(imports)), "p95": ms(p95(imports)), "min": ms(min(imports))},
+        "process_ms_median": ms(median(processes)),
+        "heaviest_imports_ms": {name: round(us / 1000, 1) for us, name in sorted(direct, reverse=True)[:5]},
+    }
+
+
+def package_size() -> dict[str, Any]:
+    """The API function's deployment package for Lambda (python3.12, arm64), zipped and not."""
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "package"
+        pip = [sys.executable, "-m", "pip", "install", "--quiet", "--platform", "manylinux2014_aarch64"]
+        pip += ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp", "--target", str(target)]
+        done = subprocess.run(
+            [*pip, "-r", str(API_CODE / "requirements.txt")], capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            return {"error": done.stderr.strip().splitlines()[-1:]}
+        ignore = shutil.ignore_patterns("__pycache__", "requirements.txt")
+        shutil.copytree(API_CODE, target, dirs_exist_ok=True, ignore=ignore)
+        files = [path for path in target.rglob("*") if path.is_file()]
+        archive = Path(tmp) / "package.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for path in files:
+                zipped.write(path, path.relative_to(target))
+        by_top = Counter({top.name: 0 for top in target.iterdir()})
+        for path in files:
+            by_top[path.relative_to(target).parts[0]] += path.stat().st_size
+        return {
+            "unzipped_mb": round(sum(path.stat().st_size for path in files) / 2**20, 1),
+            "zipped_mb": round(archive.stat().st_size / 2**20, 1),
+            "biggest_mb": {name: round(size / 2**20, 1) for name, size in by_top.most_common(4)},
+        }
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    models = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": models[0] if models else platform.processor(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "moto": version("moto"),
+        "boto3": version("boto3"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": " ".join(f"{load:.2f}" for load in os.getloadavg()),
+    }
+
+
+def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    lags = {(r["delay_s"], r["client"]): r["lag_ms"]["median"] for r in result["lag"]}
+    ours = [lags[(d, "ours")] for d in LAG_DELAYS]
+    ratios = [lags[(d, "ours")] / lags[(d, "baseline")] for d in LAG_DELAYS]
+    twenty = max(r["total_max"] for r in result["calls"] if r["case"].startswith(f"slow_steps {CALL_DELAYS[-1]} s"))
+    at_200 = next(r for r in result["concurrency"] if r["callers"] == CONCURRENCY[-1])
+    imported = result["cold_start"]["import_ms"]["median"]
+    checks = [
+        ("median completion lag < 100 ms", max(ours) < 100, " / ".join(f"{v:.0f} ms" for v in ours)),
+        ("median lag <= 1.2 x baseline", max(ratios) <= 1.2, " / ".join(f"{v:.1f}x" for v in ratios)),
+        (f"AWS calls for a {CALL_DELAYS[-1]} s wait < 40", twenty < 40, f"{twenty} at most"),
+        (f"no errors at {CONCURRENCY[-1]} concurrent waits", at_200["errors"] == 0, f"{at_200['errors']} errors"),
+        ("handler import < 300 ms", imported < 300, f"{imported:.0f} ms"),
+    ]
+    return [{"target": name, "pass": ok, "measured": measured} for name, ok, measured in checks]
+
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+LAG_COLUMNS: list[Column] = [
+    ("workflow", lambda r: f"slow_steps {r['delay_s']} s"),
+    ("client", lambda r: "our API over HTTP" if r["client"] == "ours" else "baseline: SFN direct, 10 ms polls"),
+    ("runs", lambda r: r["runs"]),
+    ("errors", lambda r: r["errors"]),
+    ("lag p50", lambda r: r["lag_ms"]["median"]),
+    ("lag p95", lambda r: r["lag_ms"]["p95"]),
+    ("after end p50", lambda r: r["after_end_ms"]["median"]),
+    ("after end p95", lambda r: r["after_end_ms"]["p95"]),
+]
+CALL_COLUMNS: list[Column] = [
+    ("case", lambda r: r["case"]),
+    ("HTTP", lambda r: "/".join(map(str, r["statuses"]))),
+    ("Start", lambda r: r["StartExecution"]),
+    ("Describe", lambda r: r["DescribeExecution"]),
+    ("History", lambda r: r["GetExecutionHistory"]),
+    ("DynamoDB", lambda r: r["DynamoDB"]),
+    ("total", lambda r: r["total_median"]),
+    ("max", lambda r: r["total_max"]),
+    ("calls/s", lambda r: r["calls_per_s"]),
+    ("hook agrees", lambda r: "yes" if r["hook_agrees"] else "NO"),
+    ("took s", lambda r: r["took_s"]),
+    ("lag ms", lambda r: "-" if r["lag_ms"] is None else r["lag_ms"]),
+]
+LOAD_COLUMNS: list[Column] = [
+    ("callers", lambda r: r["callers"]),
+    ("200", lambda r: r["ok_200"]),
+    ("206", lambda r: r["partial_206"]),
+    ("errors", lambda r: r["errors"]),
+    ("wall s", lambda r: r["wall_s"]),
+    ("req/s", lambda r: r["throughput_rps"]),
+    ("p50 s", lambda r: r["latency_s"]["p50"]),
+    ("p95 s", lambda r: r["latency_s"]["p95"]),
+    ("in handler p50", lambda r: r["in_handler_s_p50"]),
+    ("lag p50 ms", lambda r: r["lag_ms_p50"]),
+    ("peak RSS MB", lambda r: r["peak_rss_mb"]),
+    ("RSS +MB", lambda r: r["rss_growth_mb"]),
+    ("CPU s", lambda r: r["server_cpu_s"]),
+    ("containers", lambda r: r["api_containers"]),
+    ("SFN calls", lambda r: sum(r["sfn_calls"].values())),
+    ("History", lambda r: r["history_reads"]),
+    ("1 budget allows", lambda r: r["one_budget_allows"]),
+    ("reads/s peak", lambda r: r["sfn_reads_peak_per_s"]),
+]
+
+
+def grid(columns: list[Column], rows: list[dict[str, Any]]) -> list[str]:
+    cells = [[name for name, _ in columns]] + [[str(cell(row)) for _, cell in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))
+        for line in cells
+    ]
+
+
+def render(result: dict[str, Any]) -> str:
+    m, cold, package = result["machine"], result["cold_start"], result["package"]
+    out = [
+        "Synchronous workflow API benchmark (local mode: moto in process, HTTP on 127.0.0.1)",
+        f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['python']}, moto {m['moto']}, boto3 {m['boto3']}; {m['date']};"
+        f" bench took {result['took_s']:.0f} s; load average before {m['load_before']}, after {result['load_after']}",
+        "",
+        f"1. Completion lag: response time - run duration, ms ({LAG_RUNS} runs a row, interleaved)",
+        *grid(LAG_COLUMNS, result["lag"]),
+        "",
+        f"2. AWS calls per synchronous request, service in process (waitForSeconds {WAIT}; median of {CALL_REPEATS})",
+        *grid(CALL_COLUMNS, result["calls"]),
+        "",
+        f"3. Simultaneous waiting calls over HTTP (slow_steps {LOAD_DELAY} s, waitForSeconds {LOAD_WAIT})",
+        *grid(LOAD_COLUMNS, result["concurrency"]),
+        "   where the time goes (median ms per operation, in this process):",
+        *[f"   {name:<48} {cost:>8}" for name, cost in result["costs"].items()],
+        "",
+        "4. Cold start",
+        f"   import app (fresh interpreter, Tracer on, median of {IMPORT_RUNS}): {cold['import_ms']['median']} ms"
+        f" (p95 {cold['import_ms']['p95']}, min {cold['import_ms']['min']});"
+        f" whole process {cold['process_ms_median']} ms",
+        "   heaviest direct imports (ms): " + ", ".join(f"{k} {v}" for k, v in cold["heaviest_imports_ms"].items()),
+    ]
+    if "error" in package:
+        out.append(f"   package: not measured ({package['error']})")
+    else:
+        biggest = ", ".join(f"{k} {v} MB" for k, v in package["biggest_mb"].items())
+        out.append(
+            f"   package (manylinux2014_aarch64, cp3.12, + functions/api): {package['unzipped_mb']} MB unzipped,"
+            f" {package['zipped_mb']} MB zipped; biggest: {biggest}"
+        )
+    out += [
+        "",
+        "Targets",
+        *[f"   {'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}" for t in result["targets"]],
+    ]
+    return "\n".join(out)
+
+
+def main() -> None:
+    began = time.monotonic()
+    sys.path[:0] = [str(API_CODE), str(ROOT)]
+    # Every session built from now on carries the hook (moto swaps boto3's default session out).
+    BUILTIN_HANDLERS.append(("before-call", _count_call))
+    _tag.name = "bench"
+    report, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the server prints a line per request
+    result: dict[str, Any] = {"machine": machine()}
+    with local_api() as (aws, url):
+        progress(f"local API on {url}")
+        sfn = boto3.client("stepfunctions")
+        slow_steps = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+        lag_ours(url, sfn, slow_steps, 0)  # warm: first Lambda imports, first clients
+        lag_baseline(sfn, slow_steps, 0)
+        result["lag"] = completion_lag(url, sfn, slow_steps)
+        result["calls"], long_arn = calls_per_request(sfn)
+        result["concurrency"] = []
+        for callers in CONCURRENCY:
+            result["concurrency"].append(concurrency(aws, url, callers))
+            progress(f"{callers} concurrent calls: done")
+        result["costs"] = where_time_goes(aws, sfn, long_arn)
+        result["cold_start"] = handler_import(dict(aws.environment))
+    progress("handler import: done; sizing the Lambda package with pip")
+    result["package"] = package_size()
+    result["took_s"] = time.monotonic() - began
+    result["load_after"] = " ".join(f"{load:.2f}" for load in os.getloadavg())
+    result["targets"] = targets(result)
+    sys.stdout = report
+    print(render(result))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    result["table"] = render(result).splitlines()
+    RESULTS.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
