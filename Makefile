@@ -7,14 +7,15 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.12 "env PYENV_VERSION=3.12.1 python3" python3; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint fmt invoke bench validate build clean
+.PHONY: help run test lint fmt invoke bench validate build clean fuzz
 
 help:
 	@echo "make run                      local API on http://127.0.0.1:$(PORT)/api (no Docker, no AWS)"
 	@echo "make test                     the whole suite: unit, integration (moto), end-to-end (HTTP)"
+	@echo "make fuzz                     schemathesis against the local server, deeper than make test's run"
 	@echo "make lint                     ruff, mypy, cfn-lint"
 	@echo "make invoke EVENT=events/x.json   one API Gateway event through the handler (like sam local invoke)"
-	@echo "make validate                 sam validate --lint (installs SAM CLI into .venv-sam)"
+	@echo "make validate                 sam validate --lint and the auth transform check (SAM CLI in .venv-sam)"
 
 $(STAMP): requirements-dev.txt functions/api/requirements.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed"; exit 1; }
@@ -43,6 +44,14 @@ invoke: $(STAMP)
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/execute_hello_world.json"; exit 2; }
 	$(BIN)/python -m local_mode.invoke $(EVENT)
 
+# The fuzz test of `make test`, deeper: FUZZ_MAX_EXAMPLES cases per operation and phase, the
+# stateful phase too, and a random seed (printed with any failure; FUZZ_SEED=n replays one).
+FUZZ_MAX_EXAMPLES ?= 300
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful \
+	FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM$$RANDOM} FUZZ_TIMEOUT=3000 \
+	$(BIN)/python -m pytest tests/e2e/test_fuzz.py --timeout 3600 $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
@@ -54,6 +63,7 @@ bench: $(STAMP)
 
 validate: .venv-sam/.installed
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x .venv-sam/bin/sam validate --lint
+	.venv-sam/bin/python scripts/check_auth_transform.py template.yaml
 
 build: .venv-sam/.installed
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x PYENV_VERSION=3.12.1 .venv-sam/bin/sam build

@@ -200,27 +200,21 @@ def long_history_machine(sfn: Any) -> str:
 
 def workflow_service(extra_machines: dict[str, dict[int, str]]) -> Any:
     """As app.workflow_service builds it, with the bench's extra state machine in the catalog."""
-    from workflow_api.adapters.idempotency_store import IdempotencyStore
-    from workflow_api.adapters.run_records import RunRecords
     from workflow_api.adapters.stepfunctions import StepFunctionsGateway
     from workflow_api.catalog import WorkflowCatalog
     from workflow_api.config import settings
-    from workflow_api.service import WorkflowService
     from workflow_api.waiting import CallBudget
+    from workflow_api.wiring import build_service
 
     config = settings()
     stepfunctions = StepFunctionsGateway()
     catalog = WorkflowCatalog({**config.workflow_state_machines, **extra_machines}, stepfunctions.task_refs)
     for name in catalog.names:  # task refs are read once per cold start, not by each request
         catalog.task_refs(catalog.resolve(name, None))
-    return WorkflowService(
-        catalog,
-        stepfunctions,
-        RunRecords(config.idempotency_table_name, config.idempotency_retention_days),
-        IdempotencyStore(config.idempotency_table_name, config.idempotency_retention_days),
-        max_wait_seconds=config.max_wait_seconds,
-        answer_margin_seconds=config.answer_margin_seconds,
-        lease_seconds=config.idempotency_lease_seconds,
+    return build_service(
+        config,
+        stepfunctions=stepfunctions,
+        catalog=catalog,
         read_budget=CallBudget(config.history_reads_per_second, config.history_reads_burst),
     )
 

@@ -37,8 +37,9 @@ class Router:
                 return MatchedRoute(route, {k: unquote(v) for k, v in found.groupdict().items()})
         return None
 
-    def allows_path(self, path: str) -> bool:
-        return any(pattern.match(path) for _, pattern in self._routes)
+    def methods(self, path: str) -> list[str]:
+        """The methods the template declares on ``path``; none if no route has that path."""
+        return sorted({route.method for route, pattern in self._routes if pattern.match(path)})
 
 
 def proxy_event(

@@ -2,25 +2,40 @@
 
 Each HTTP request becomes the proxy event API Gateway would send and goes through the same
 Lambda handler as in AWS. Listens on loopback only: there is no authentication in local mode.
+
+Local mode alone also serves the API's OpenAPI document (GET /api/openapi.json) and Swagger UI
+(GET /api/docs), whose script and style come from powertools' package: nothing is fetched from a CDN.
 """
 
 import argparse
 import base64
+import importlib.util
 import ipaddress
 import json
 import os
 import signal
 import sys
 import time
+from functools import cached_property
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
 from .aws import LocalAws
 from .gateway import Router, proxy_event
 
 # API Gateway's own limit on a request payload; larger requests never reach the Lambda.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+OPENAPI_PATH = "/api/openapi.json"
+DOCS_PATH = "/api/docs"
+SWAGGER_JS = f"{DOCS_PATH}/swagger-ui-bundle.min.js"
+SWAGGER_CSS = f"{DOCS_PATH}/swagger-ui.min.css"
+SWAGGER_ASSETS = {SWAGGER_JS: "text/javascript; charset=utf-8", SWAGGER_CSS: "text/css; charset=utf-8"}
 
 
 def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -43,6 +58,35 @@ class LocalApiServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @cached_property
+    def openapi_json(self) -> bytes:
+        """The API function's own document (``openapi_document`` next to its handler)."""
+        function = self.aws.api_function
+        module_name = function.handler.rpartition(".")[0]
+        if str(function.code_dir) not in sys.path:
+            sys.path.insert(0, str(function.code_dir))
+        path = function.code_dir / (module_name.replace(".", "/") + ".py")
+        spec = importlib.util.spec_from_file_location(f"_local_openapi_{module_name}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return json.dumps(module.openapi_document(), indent=2).encode()
+
+    def docs(self, target: str) -> tuple[int, dict[str, str], bytes] | None:
+        """The document and Swagger UI, or None for any other path."""
+        path, _, query = target.partition("?")
+        if path == OPENAPI_PATH or (path == DOCS_PATH and query == "format=json"):
+            return 200, {"Content-Type": "application/json"}, self.openapi_json
+        if path == DOCS_PATH:
+            spec = self.openapi_json.decode().replace("</", "<\\/")  # no "</script>" inside the page's script
+            page = generate_swagger_html(spec, SWAGGER_JS, SWAGGER_CSS, DOCS_PATH, None)
+            return 200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
+        if path in SWAGGER_ASSETS:
+            asset = Path(swagger_ui.__file__).parent / path.rsplit("/", 1)[-1]
+            return 200, {"Content-Type": SWAGGER_ASSETS[path], "Cache-Control": "max-age=3600"}, asset.read_bytes()
+        return None
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: LocalApiServer
@@ -56,21 +100,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
         elapsed = (time.monotonic() - began) * 1000
         print(f"{self.command} {self.path} -> {status} in {elapsed:.0f} ms", flush=True)
 
     def _answer(self) -> tuple[int, dict[str, str], bytes]:
-        length = int(self.headers.get("Content-Length") or 0)
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            # Never run the Lambda with the body silently dropped.
+            self.close_connection = True
+            return _gateway_error(411, "Length Required: send the body with a Content-Length")
+        if not (declared.isascii() and declared.isdigit()):
+            self.close_connection = True
+            return _gateway_error(400, f"Bad Content-Length: {declared[:40]}")
+        length = int(declared)
         if length > MAX_REQUEST_BYTES:
             self.close_connection = True
             return _gateway_error(413, "Request Too Long")
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        if self.command == "GET" and (docs := self.server.docs(self.path)) is not None:
+            return docs
         matched = self.server.router.match(self.command, path)
         if matched is None:
-            if self.server.router.allows_path(path):
-                return _gateway_error(405, f"Method {self.command} not allowed on {path}")
+            if methods := self.server.router.methods(path):
+                status, headers, answer = _gateway_error(405, f"Method {self.command} not allowed on {path}")
+                return status, {**headers, "Allow": ", ".join(methods)}, answer
             return _gateway_error(404, f"No route for {self.command} {path}")
         event = proxy_event(self.command, self.path, list(self.headers.items()), body, matched, self.client_address[0])
         try:
@@ -81,6 +137,25 @@ class _Handler(BaseHTTPRequestHandler):
         return _lambda_response(result)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815 - the stdlib's names
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The stdlib's own refusals (request line or header too long, too many headers, a bad
+        request line) in the gateway's JSON error body rather than an HTML page."""
+        status, headers, body = _gateway_error(code, message or HTTPStatus(code).phrase)
+        self.close_connection = True
+        self.send_response(status, message)
+        for name, value in {**headers, "Connection": "close", "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (HEAD, OPTIONS, TRACE, QUERY...) reaches the router too, which answers
+        405 with the error body, as the gateway does; the stdlib would answer 501 with an HTML page."""
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
         """One line per request is printed by _handle; silence the stdlib's own."""

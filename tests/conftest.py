@@ -1,11 +1,13 @@
 """Fixtures shared by the layers: the template's stack on moto, the events in events/, and the
 local server over real HTTP."""
 
+import collections
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ class LocalServer:
         self.url = url
         self.process = process
         self.api = f"{url}/api"
+        self.output_tail: collections.deque[str] = collections.deque(maxlen=200)
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +60,15 @@ def local_server() -> Iterator[LocalServer]:
         rest = process.stdout.read()
         raise RuntimeError(f"local server did not start: {banner}{rest}")
     server = LocalServer(found.group(1), process)
+    # The server prints a line per request into this pipe: read it as it comes, or once the pipe
+    # is full (64 KiB) the next print blocks the request it reports. The tail is kept for failures.
+    stdout = process.stdout
+
+    def drain() -> None:
+        for line in stdout:
+            server.output_tail.append(line[:2000])
+
+    threading.Thread(target=drain, name="local-server-output", daemon=True).start()
     try:
         yield server
     finally:

@@ -1,7 +1,8 @@
 """The API Lambda: a thin HTTP adapter over ``workflow_api.service``.
 
 Each route reads and validates its request, calls the service once, and turns the answer into
-HTTP; every failure becomes an answer in ``workflow_api.http_errors``.
+HTTP; every failure becomes an answer in ``workflow_api.http_errors``. ``openapi_document`` is
+the routes' OpenAPI document (local mode serves it at /api/openapi.json).
 """
 
 import json
@@ -13,17 +14,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from workflow_api import http_errors
-from workflow_api.adapters.idempotency_store import IdempotencyStore
-from workflow_api.adapters.run_records import RunRecords
-from workflow_api.adapters.stepfunctions import StepFunctionsGateway
-from workflow_api.catalog import WorkflowCatalog
+from workflow_api import http_errors, openapi
 from workflow_api.config import settings
 from workflow_api.errors import body_not_json
 from workflow_api.models import StartWorkflowRequest
 from workflow_api.observability import logger, metrics, record_answer, tracer
 from workflow_api.parameters import RunOptions, read_run_options
 from workflow_api.service import RunAnswer, StartCommand, WorkflowService
+from workflow_api.wiring import build_service
 
 app = APIGatewayRestResolver(enable_validation=True)
 http_errors.register(app)
@@ -32,23 +30,14 @@ http_errors.register(app)
 @cache
 def workflow_service() -> WorkflowService:
     """Built on the first request of a cold start and kept for the container's life."""
-    config = settings()
-    stepfunctions = StepFunctionsGateway()
-    return WorkflowService(
-        WorkflowCatalog(config.workflow_state_machines, stepfunctions.task_refs),
-        stepfunctions,
-        RunRecords(config.idempotency_table_name, config.idempotency_retention_days),
-        IdempotencyStore(config.idempotency_table_name, config.idempotency_retention_days),
-        max_wait_seconds=config.max_wait_seconds,
-        answer_margin_seconds=config.answer_margin_seconds,
-        lease_seconds=config.idempotency_lease_seconds,
-    )
+    return build_service(settings())
 
 
 def _options(**from_path_or_body: Any) -> RunOptions:
     event = app.current_event
     options = read_run_options(
-        event.multi_value_headers or event.headers,
+        # The raw maps: powertools' case-insensitive views keep one of "X-Key: a" and "x-key: b".
+        event.get("multiValueHeaders") or event.get("headers"),
         event.multi_value_query_string_parameters or event.query_string_parameters,
         extra=from_path_or_body,
     )
@@ -81,7 +70,15 @@ def _respond(answer: RunAnswer) -> Response[str]:
     )
 
 
-@app.post("/api/workflow/execute/<name>")
+@app.post(
+    "/api/workflow/execute/<name>",
+    summary="Execute a workflow synchronously (the body is its input)",
+    description="Starts the latest version (or `version`) of workflow `name` and answers when the run ends,"
+    " a task in `waitUntilTaskRef` completes, or `waitForSeconds` runs out, whichever comes first.",
+    operation_id="executeWorkflow",
+    tags=["workflow"],
+    responses=openapi.EXECUTE_RESPONSES,
+)
 @tracer.capture_method
 def execute_workflow(
     name: str, workflow_input: Annotated[dict[str, Any] | None, Body(embed=False)] = None
@@ -93,7 +90,15 @@ def execute_workflow(
     return _respond(workflow_service().execute(command, _remaining_seconds))
 
 
-@app.post("/api/workflow/execute/<name>/<version>")
+@app.post(
+    "/api/workflow/execute/<name>/<version>",
+    summary="Execute a workflow synchronously (Conductor's StartWorkflowRequest)",
+    description="Conductor's current form: the body is a StartWorkflowRequest whose `input` is the workflow input;"
+    " the path's `name` and `version` (0 = latest) win over the body's.",
+    operation_id="executeWorkflowVersion",
+    tags=["workflow"],
+    responses=openapi.EXECUTE_RESPONSES,
+)
 @tracer.capture_method
 def execute_workflow_version(
     name: str,
@@ -117,7 +122,14 @@ def execute_workflow_version(
     return _respond(workflow_service().execute(command, _remaining_seconds))
 
 
-@app.get("/api/workflow/<workflowId>")
+@app.get(
+    "/api/workflow/<workflowId>",
+    summary="Get a workflow run",
+    description="The run as it stands, so a caller answered 206 can fetch the result later.",
+    operation_id="getWorkflow",
+    tags=["workflow"],
+    responses=openapi.GET_RESPONSES,
+)
 @tracer.capture_method
 def get_workflow(
     workflowId: str,  # noqa: N803 - the route's own parameter name
@@ -126,6 +138,11 @@ def get_workflow(
     """A run as it stands, so a caller answered 206 can fetch the result later."""
     options = _options()
     return _respond(workflow_service().get(workflowId, options.request_id, include_tasks))
+
+
+def openapi_document() -> dict[str, Any]:
+    """The routes' OpenAPI document (local mode serves it at /api/openapi.json)."""
+    return openapi.openapi_document(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

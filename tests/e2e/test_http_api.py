@@ -105,8 +105,9 @@ def test_wait_for_zero_answers_at_once(local_server: Any) -> None:
     assert answer.body["workflowId"].startswith("slow_steps.1.")
 
 
-def test_wait_above_the_maximum_is_clamped_not_refused(local_server: Any) -> None:
-    answer = execute(local_server, "hello_world", {}, headers={"waitForSeconds": "3600"})
+@pytest.mark.parametrize("seconds", ["3600", "2147483648", "99999999999999999999"])
+def test_wait_above_the_maximum_is_clamped_not_refused(local_server: Any, seconds: str) -> None:
+    answer = execute(local_server, "hello_world", {}, headers={"waitForSeconds": seconds})
     assert answer.status == 200
 
 

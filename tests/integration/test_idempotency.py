@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from tests.aws_faults import ThrottlingClient
 from tests.conftest import load_event
 from workflow_api.adapters.idempotency_store import IdempotencyStore
-from workflow_api.adapters.run_records import RunRecords
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
-from workflow_api.catalog import WorkflowCatalog
 from workflow_api.config import Settings
 from workflow_api.errors import IdempotencyConflict, ServiceUnavailable
 from workflow_api.parameters import RunOptions
 from workflow_api.service import StartCommand, WorkflowService
+from workflow_api.waiting import CallBudget
+from workflow_api.wiring import build_service
 
 STRATEGIES = ("RETURN_EXISTING", "FAIL", "FAIL_ON_RUNNING")
 
@@ -52,16 +52,15 @@ def make_service(local_aws: Any, wall: Clock) -> Iterator[Callable[..., Workflow
     def make(
         stepfunctions: StepFunctionsGateway | None = None, keys: IdempotencyStore | None = None
     ) -> WorkflowService:
-        sfn = stepfunctions or StepFunctionsGateway(boto3.client("stepfunctions"))
-        return WorkflowService(
-            WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
-            sfn,
-            RunRecords(config.idempotency_table_name, 90, boto3.client("dynamodb")),
-            keys or IdempotencyStore(config.idempotency_table_name, 90, boto3.client("dynamodb")),
-            max_wait_seconds=config.max_wait_seconds,
+        return build_service(
+            config,
+            stepfunctions=stepfunctions or StepFunctionsGateway(boto3.client("stepfunctions")),
+            idempotency_keys=keys,
+            dynamodb_client=boto3.client("dynamodb"),
             answer_margin_seconds=0,
             lease_seconds=40,
             wall_clock=wall,
+            read_budget=CallBudget(20, 400),
         )
 
     yield make

@@ -8,14 +8,12 @@ from typing import Any
 import boto3
 
 from tests.aws_faults import ThrottlingClient
-from workflow_api.adapters.idempotency_store import IdempotencyStore
-from workflow_api.adapters.run_records import RunRecords
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
-from workflow_api.catalog import WorkflowCatalog
 from workflow_api.config import Settings
 from workflow_api.parameters import RunOptions
-from workflow_api.service import StartCommand, WorkflowService
+from workflow_api.service import StartCommand
 from workflow_api.waiting import CallBudget
+from workflow_api.wiring import build_service
 
 RATE, BURST, CALLERS = 8.0, 8.0, 24
 
@@ -25,13 +23,10 @@ def test_throttled_reads_fail_nobody_and_stay_within_budget(local_aws: Any) -> N
     # Every third history read is throttled, as an account over its quota would see.
     client = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 0, every=3)
     sfn = StepFunctionsGateway(client)  # type: ignore[arg-type]
-    dynamodb = boto3.client("dynamodb")
-    service = WorkflowService(
-        WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
-        sfn,
-        RunRecords(config.idempotency_table_name, 90, dynamodb),
-        IdempotencyStore(config.idempotency_table_name, 90, dynamodb),
-        max_wait_seconds=config.max_wait_seconds,
+    service = build_service(
+        config,
+        stepfunctions=sfn,
+        dynamodb_client=boto3.client("dynamodb"),
         answer_margin_seconds=0,
         read_budget=CallBudget(RATE, BURST),
     )

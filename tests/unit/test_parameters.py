@@ -206,7 +206,7 @@ def test_wait_for_seconds_accepts_non_negative_integers_even_above_the_maximum(v
     assert read_run_options({"waitForSeconds": value}, None).wait_for_seconds == int(value)
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", "", "99999999999"])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", ""])
 def test_wait_for_seconds_refuses_other_values(value):
     error = _refused({"waitForSeconds": value}, None)
 

@@ -56,6 +56,23 @@ def register(app: APIGatewayRestResolver) -> None:
         errors: list[FieldError] = field_errors_from_dicts(error.errors())
         return error_response(app, InvalidRequest("invalid request", errors))
 
+    @app.exception_handler(ValueError)
+    def _unreadable_body(error: ValueError) -> Response[str]:
+        # Powertools reads the body before any route runs, and lets these escape: bytes that are not
+        # UTF-8 (a base64-encoded body), a multipart body without a boundary. Any other is a bug: 500.
+        event = app.current_event
+        content_type = event.headers.get("content-type") or ""
+        if isinstance(error, UnicodeDecodeError) and event.is_base64_encoded:
+            return error_response(app, InvalidRequest("The body must be JSON", [FieldError("body", "is not UTF-8")]))
+        if content_type.lower().startswith("multipart/"):
+            return error_response(app, body_not_json(content_type))
+        return internal_error(app, error)
+
+    @app.exception_handler(RecursionError)
+    def _too_deep(_: RecursionError) -> Response[str]:
+        # json.loads gives up on a body nested deeper than the interpreter's recursion limit.
+        return error_response(app, InvalidRequest("The body is nested too deeply", [FieldError("body", "too deep")]))
+
     @app.exception_handler(RequestUnsupportedContentType)
     def _content_type(_: RequestUnsupportedContentType) -> Response[str]:
         return error_response(app, body_not_json(app.current_event.headers.get("content-type", "")))
@@ -67,8 +84,12 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
-        logger.exception("unexpected error")
-        return error_response(app, WorkflowApiError("Internal error; it has been logged"))
+        return internal_error(app, error)
+
+
+def internal_error(app: APIGatewayRestResolver, error: Exception) -> Response[str]:
+    logger.exception("unexpected error", exc_info=error)
+    return error_response(app, WorkflowApiError("Internal error; it has been logged"))
 
 
 class _RouteNotFound(WorkflowApiError):

@@ -68,7 +68,8 @@ class RunOptions(BaseModel):
         default_factory=lambda: str(uuid.uuid4())
     )
     wait_until_task_ref: Annotated[tuple[str, ...], Field()] = ()
-    wait_for_seconds: Annotated[int, Field(ge=0, le=2**31 - 1)] = DEFAULT_WAIT_SECONDS
+    # No upper bound: above MaxWaitSeconds a wait is clamped, never refused (SPEC).
+    wait_for_seconds: Annotated[int, Field(ge=0)] = DEFAULT_WAIT_SECONDS
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_printable)] | None = None
     on_conflict: Strategy | None = None
     consistency: Literal["SYNCHRONOUS", "DURABLE", "REGION_DURABLE"] | None = None

@@ -29,6 +29,7 @@ from .waiting import CallBudget, PollSchedule, wait_budget, wait_is_over
 
 # Step Functions refuses execution input over 256 KiB.
 MAX_INPUT_BYTES = 256 * 1024
+MAX_INPUT_DEPTH = 100
 # Rounds of "write, lose the race, look again" before a contended key answers 503.
 MAX_KEY_ROUNDS = 5
 
@@ -63,9 +64,39 @@ class _Launch:
     replayed: bool
 
 
-def canonical_json(value: Any) -> str:
-    """One byte-identical text per input, so a retried start is recognised by Step Functions."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def encode_input(workflow_input: dict[str, Any]) -> str:
+    """The input as Step Functions will get it, or why it cannot be, before anything starts.
+
+    Canonical JSON (one byte-identical text per input, so a retried start is recognised by Step
+    Functions). Refused: nesting deeper than the answer can echo (it carries the input, and task
+    data a few levels further down; pydantic serialises ~250 levels), what is not JSON that Step
+    Functions reads (NaN, Infinity, lone surrogates), and more than Step Functions' 256 KiB.
+    """
+    level: list[Any] = [workflow_input]
+    for _ in range(MAX_INPUT_DEPTH):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            break
+    else:
+        raise InvalidRequest(
+            "The workflow input is nested too deeply",
+            [FieldError("input", f"nested deeper than {MAX_INPUT_DEPTH} levels")],
+        )
+    try:
+        text = json.dumps(workflow_input, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode())
+    except ValueError:  # UnicodeEncodeError too
+        raise InvalidRequest(
+            "The workflow input is not valid JSON", [FieldError("input", "holds NaN, Infinity or a lone surrogate")]
+        ) from None
+    if size > MAX_INPUT_BYTES:
+        raise PayloadTooLarge(f"Workflow input is over the {MAX_INPUT_BYTES} byte limit of Step Functions")
+    return text
 
 
 class WorkflowService:
@@ -104,9 +135,7 @@ class WorkflowService:
         options = command.options
         workflow = self._catalog.resolve(command.workflow, command.version)
         self._check_task_refs(workflow, options.wait_until_task_refs)
-        workflow_input = canonical_json(command.input)
-        if len(workflow_input.encode()) > MAX_INPUT_BYTES:
-            raise PayloadTooLarge(f"Workflow input is over the {MAX_INPUT_BYTES} byte limit of Step Functions")
+        workflow_input = encode_input(command.input)
 
         calls: Counter[str] = Counter()
         record = RunRecord(command.correlation_id, command.priority)

@@ -1,0 +1,133 @@
+"""The API's OpenAPI document, made true where powertools cannot know it.
+
+Failures answer Conductor's ErrorBody with 400 (not powertools' 422), and the call's parameters
+may come as a header or as a query parameter (``parameters`` reads both), so they are documented
+here rather than declared in the routes' signatures, where powertools would read only one place,
+case-sensitively. Local mode serves the document at /api/openapi.json.
+"""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, content_types
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
+
+from .models import ErrorBody, WorkflowRun
+from .parameters import DEFAULT_WAIT_SECONDS, MAX_TASK_REFS
+
+
+def _json_answer(model: type, description: str, *headers: str) -> OpenAPIResponse:
+    return {
+        "description": description,
+        "headers": {name: _ANSWER_HEADERS[name] for name in ("X-Request-Id", *headers)},
+        "content": {content_types.APPLICATION_JSON: {"model": model}},
+    }
+
+
+_ANSWER_HEADERS: dict[str, OpenAPIResponseHeader] = {
+    "X-Request-Id": {"description": "The call's requestId", "schema": {"type": "string"}},
+    "X-Idempotent-Replayed": {
+        "description": "`true` when the answer is the run an earlier call with this X-Idempotency-key started",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {"description": "Seconds to wait before calling again", "schema": {"type": "string"}},
+}
+_ERRORS: dict[int, OpenAPIResponse] = {
+    400: _json_answer(
+        ErrorBody,
+        "Bad request: the body is not a JSON object, a parameter has a bad value or type, a key comes without"
+        " a strategy, a task reference is unknown, or a header and the query disagree",
+    ),
+    404: _json_answer(ErrorBody, "No such workflow name or version, or no such run"),
+    503: _json_answer(ErrorBody, "AWS throttled or failed for longer than the retries", "Retry-After"),
+}
+EXECUTE_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: _json_answer(
+        WorkflowRun, "The run has ended: COMPLETED, FAILED, TIMED_OUT or TERMINATED", "X-Idempotent-Replayed"
+    ),
+    206: _json_answer(
+        WorkflowRun,
+        "The run is still RUNNING: a waitUntilTaskRef task completed or waitForSeconds ran out",
+        "X-Idempotent-Replayed",
+    ),
+    **_ERRORS,
+    409: _json_answer(ErrorBody, "Idempotency conflict (X-on-conflict FAIL or FAIL_ON_RUNNING): names the run"),
+    413: _json_answer(ErrorBody, "The workflow input is over 256 KiB (the Step Functions limit)"),
+}
+GET_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: _json_answer(WorkflowRun, "The run as it stands, RUNNING or ended"),
+    **_ERRORS,
+}
+
+
+_PRINTABLE = "^[\\x20-\\x7e]+$"
+_CALL_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
+    "version": (
+        {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "Workflow version; absent or 0 means the latest. With .../{version} it must equal the path's.",
+    ),
+    "requestId": (
+        {"type": "string", "minLength": 1, "maxLength": 128, "pattern": _PRINTABLE},
+        "Caller's id, echoed in the body and in X-Request-Id; a UUID when absent.",
+    ),
+    "waitUntilTaskRef": (
+        {"type": "string", "minLength": 1},
+        f"Task reference names, comma-separated (at most {MAX_TASK_REFS}): answer once any has completed.",
+    ),
+    "waitForSeconds": (
+        {"type": "integer", "minimum": 0, "default": DEFAULT_WAIT_SECONDS},
+        "Seconds to wait at most; 0 starts the run and answers at once. Clamped to MaxWaitSeconds.",
+    ),
+    "X-Idempotency-key": (
+        {"type": "string", "minLength": 1, "maxLength": 256, "pattern": _PRINTABLE},
+        "Idempotency key, scoped per workflow name; needs X-on-conflict.",
+    ),
+    "X-on-conflict": (
+        {"type": "string", "enum": ["RETURN_EXISTING", "FAIL", "FAIL_ON_RUNNING"]},
+        "What a second call with the same X-Idempotency-key does.",
+    ),
+    "consistency": (
+        {"type": "string", "enum": ["SYNCHRONOUS", "DURABLE", "REGION_DURABLE"]},
+        "Accepted for Conductor clients; runs are always durable.",
+    ),
+    "returnStrategy": ({"type": "string", "enum": ["TARGET_WORKFLOW"]}, "Only TARGET_WORKFLOW is supported."),
+}
+_PATH_EXAMPLES = {"name": "hello_world", "version": 1}
+_PARAMETERS_OF = {
+    "executeWorkflow": list(_CALL_PARAMETERS),
+    "executeWorkflowVersion": list(_CALL_PARAMETERS),
+    "getWorkflow": ["requestId"],
+}
+
+
+def openapi_document(app: APIGatewayRestResolver) -> dict[str, Any]:
+    """The routes' OpenAPI document, made true where powertools cannot know: failures answer
+    Conductor's ErrorBody with 400 (not powertools' 422), and the call's parameters may come
+    as a header or as a query parameter."""
+    document: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title="Execute workflow synchronously",
+            version="1.0.0",
+            description="Conductor's execute-workflow-synchronously API on API Gateway, Lambda and Step Functions."
+            " Deployed, API Gateway also answers 401/403 (AuthType AWS_IAM: SigV4; COGNITO: a JWT in"
+            " Authorization) and 413 above 10 MiB. Every parameter is accepted as a header (any case)"
+            " or as a query parameter; if both are given and differ: 400.",
+        )
+    )
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] in _PATH_EXAMPLES:
+                    parameter["example"] = _PATH_EXAMPLES[parameter["name"]]
+            for name in _PARAMETERS_OF[operation["operationId"]]:
+                schema, description = _CALL_PARAMETERS[name]
+                operation.setdefault("parameters", []).extend(
+                    {"name": name, "in": where, "required": False, "schema": schema, "description": description}
+                    for where in ("header", "query")
+                )
+    # Powertools' own 422 bodies: this API never answers them.
+    schemas = document["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
+        schemas.pop(unused, None)
+    return document

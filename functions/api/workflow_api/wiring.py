@@ -1,0 +1,42 @@
+"""Where the service meets its adapters: built once per cold start from the settings, the same
+way by the Lambda, local mode, the tests and the benchmark."""
+
+from typing import TYPE_CHECKING, Any
+
+from .adapters.idempotency_store import IdempotencyStore
+from .adapters.run_records import RunRecords
+from .adapters.stepfunctions import StepFunctionsGateway
+from .catalog import WorkflowCatalog
+from .config import Settings
+from .service import WorkflowService
+from .waiting import shared_read_budget
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+def build_service(
+    config: Settings,
+    *,
+    stepfunctions: StepFunctionsGateway | None = None,
+    catalog: WorkflowCatalog | None = None,
+    idempotency_keys: IdempotencyStore | None = None,
+    dynamodb_client: "DynamoDBClient | None" = None,
+    **options: Any,
+) -> WorkflowService:
+    """``options`` override WorkflowService's keyword arguments (clocks, margins, budget)."""
+    sfn = stepfunctions or StepFunctionsGateway()
+    table, retention = config.idempotency_table_name, config.idempotency_retention_days
+    settings_options: dict[str, Any] = {
+        "max_wait_seconds": config.max_wait_seconds,
+        "answer_margin_seconds": config.answer_margin_seconds,
+        "lease_seconds": config.idempotency_lease_seconds,
+        "read_budget": shared_read_budget(config.history_reads_per_second, config.history_reads_burst),
+    }
+    return WorkflowService(
+        catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+        sfn,
+        RunRecords(table, retention, dynamodb_client),
+        idempotency_keys or IdempotencyStore(table, retention, dynamodb_client),
+        **(settings_options | options),
+    )

@@ -1,0 +1,153 @@
+"""template.yaml holds together: every file it names exists and is used, every handler can be
+imported, every ASL placeholder has a value, each function may touch only this stack's
+resources, and the API has an authorizer unless AuthType says otherwise.
+
+The last test runs the real SAM transform when a SAM CLI environment exists (``make validate``
+creates .venv-sam; or set SAM_PYTHON to another one's python).
+"""
+
+import importlib.util
+import json
+import re
+from typing import Any
+
+import pytest
+
+from local_mode import template as cfn
+
+ROOT = cfn.ROOT
+TEMPLATE = cfn.load()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
+POOL = "arn:aws:cognito-idp:us-east-1:111111111111:userpool/us-east-1_Example1"
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {lid: resource for lid, resource in RESOURCES.items() if resource["Type"] == kind}
+
+
+FUNCTIONS = of_type("AWS::Serverless::Function")
+STATE_MACHINES = of_type("AWS::Serverless::StateMachine")
+TABLES = of_type("AWS::DynamoDB::Table")
+
+
+def referenced(value: Any) -> set[str]:
+    """Logical ids a (resolved or not) template value refers to; parameters and AWS:: pseudo
+    parameters are not resources."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= referenced(item)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref":
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found |= {name.split(".", 1)[0] for name in PLACEHOLDER.findall(text)}
+            else:
+                found |= referenced(arg)
+    return {lid for lid in found if lid in RESOURCES}
+
+
+def test_every_asl_file_is_deployed_and_every_definition_exists() -> None:
+    used = {(ROOT / m["Properties"]["DefinitionUri"]).resolve() for m in STATE_MACHINES.values()}
+    assert all(path.is_file() for path in used)
+    assert used == {path.resolve() for path in (ROOT / "statemachine").glob("*.asl.json")}
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_function_handler_exists(logical_id: str) -> None:
+    properties = FUNCTIONS[logical_id]["Properties"]
+    code = ROOT / properties["CodeUri"]
+    assert code.is_dir()
+    module_name, _, function_name = properties["Handler"].rpartition(".")
+    path = code / (module_name.replace(".", "/") + ".py")
+    assert path.is_file(), path
+    spec = importlib.util.spec_from_file_location(f"_template_handler_{logical_id}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert callable(getattr(module, function_name, None)), f"{path} has no {function_name}"
+
+
+@pytest.mark.parametrize("logical_id", sorted(STATE_MACHINES))
+def test_every_asl_placeholder_has_a_substitution(logical_id: str) -> None:
+    properties = STATE_MACHINES[logical_id]["Properties"]
+    text = (ROOT / properties["DefinitionUri"]).read_text()
+    json.loads(text)
+    placeholders = set(PLACEHOLDER.findall(text))
+    assert placeholders, "a demo workflow calls at least one of the stack's functions"
+    assert placeholders == set(properties.get("DefinitionSubstitutions", {}))
+
+
+def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() -> None:
+    allowed = set(STATE_MACHINES) | set(TABLES)
+    started: set[str] = set()
+    read: set[str] = set()
+    for policy in FUNCTIONS["ApiFunction"]["Properties"]["Policies"]:
+        if "StepFunctionsExecutionPolicy" in policy:
+            name = policy["StepFunctionsExecutionPolicy"]["StateMachineName"]
+            assert name.get("Fn::GetAtt", [None, None])[1] == "Name", name
+            started |= referenced(name)
+            continue
+        assert set(policy) == {"Statement"}, f"an unexpected policy: {policy}"
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert all("*" not in action for action in statement["Action"])
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            for resource in resources:
+                assert isinstance(resource, dict), f"a literal resource: {resource!r}"
+                assert referenced(resource) and referenced(resource) <= allowed, resource
+                if "Fn::Sub" in resource:
+                    arn = resource["Fn::Sub"]
+                    assert "${AWS::AccountId}" in arn and "${AWS::Region}" in arn, arn
+                    # The one wildcard: the executions of one named state machine.
+                    assert "*" not in arn.removesuffix(".Name}:*"), arn
+                read |= referenced(resource)
+    assert started == set(STATE_MACHINES)
+    assert read == allowed
+
+
+def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
+    for logical_id, function in FUNCTIONS.items():
+        if logical_id != "ApiFunction":
+            assert "Policies" not in function["Properties"], logical_id
+    for logical_id, machine in STATE_MACHINES.items():
+        properties = machine["Properties"]
+        invoked = {policy["LambdaInvokePolicy"]["FunctionName"]["Ref"] for policy in properties["Policies"]}
+        assert len(invoked) == len(properties["Policies"]), f"{logical_id}: only LambdaInvokePolicy"
+        assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
+
+
+def test_the_api_function_knows_every_state_machine() -> None:
+    variables = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert referenced(variables["WORKFLOW_STATE_MACHINES"]) == set(STATE_MACHINES)
+    assert referenced(variables["IDEMPOTENCY_TABLE_NAME"]) == set(TABLES)
+
+
+def resolved_auth(auth_type: str) -> dict[str, Any]:
+    """The API's Auth as SAM receives it once AWS::LanguageExtensions has resolved the Fn::If
+    (local mode's resolver evaluates Ref, Fn::If and Fn::Equals the same way)."""
+    refs = {**cfn.parameter_defaults(TEMPLATE), "AuthType": auth_type, "CognitoUserPoolArn": POOL}
+    resolver = cfn.Resolver(TEMPLATE, {**refs, "AWS::NoValue": None}, {})
+    auth = dict(RESOURCES["WorkflowApi"]["Properties"]["Auth"])  # SAM resolves DefaultAuthorizer's Ref itself
+    authorizers = resolver.resolve(auth.pop("Authorizers"))
+    return {**auth, **({"Authorizers": authorizers} if authorizers is not None else {})}
+
+
+def test_the_api_has_an_authorizer_by_default() -> None:
+    parameters = TEMPLATE["Parameters"]
+    assert parameters["AuthType"]["Default"] == "AWS_IAM"
+    assert set(parameters["AuthType"]["AllowedValues"]) == {"AWS_IAM", "COGNITO", "NONE"}
+    assert TEMPLATE["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
+    auth = RESOURCES["WorkflowApi"]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == {"Ref": "AuthType"}
+    assert TEMPLATE["Conditions"]["UseCognito"] == {"Fn::Equals": [{"Ref": "AuthType"}, "COGNITO"]}
+    assert resolved_auth("AWS_IAM") == {"DefaultAuthorizer": {"Ref": "AuthType"}, "InvokeRole": "NONE"}
+    assert resolved_auth("NONE") == {"DefaultAuthorizer": {"Ref": "AuthType"}, "InvokeRole": "NONE"}
+    assert resolved_auth("COGNITO")["Authorizers"] == {"COGNITO": {"UserPoolArn": POOL}}
+    rule = TEMPLATE["Rules"]["CognitoNeedsAUserPool"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthType"}, "COGNITO"]}
