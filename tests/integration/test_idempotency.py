@@ -342,3 +342,30 @@ def _prefix(workflow: str, key: str) -> str:
 def _arn(local_aws: Any, workflow: str, name: str) -> str:
     machine = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[workflow]["1"]
     return machine.replace(":stateMachine:", ":execution:") + ":" + name
+
+
+def test_sixteen_fail_on_running_calls_after_the_run_ended_start_one_new_run(
+    local_aws: Any, make_service: Callable[..., WorkflowService]
+) -> None:
+    key = f"race-after-end-{uuid.uuid4()}"
+    first = run(make_service(), command(key, "FAIL_ON_RUNNING", "slow_steps", delaySeconds=0))
+    assert first.run.status == "COMPLETED"
+
+    def again(_: int) -> str:
+        try:
+            answer = make_service().execute(
+                command(key, "FAIL_ON_RUNNING", "slow_steps", wait=0, delaySeconds=5), lambda: 30.0
+            )
+            return f"started {answer.run.workflow_id}"
+        except IdempotencyConflict as conflict:
+            return f"409 {conflict.workflow_id}"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(again, range(16)))
+    started = [o for o in outcomes if o.startswith("started")]
+    assert len(started) == 1, outcomes
+    new_id = started[0].split()[1]
+    assert new_id.endswith("-2") and new_id != first.run.workflow_id
+    assert outcomes.count(f"409 {new_id}") == 15
+    names = [n for n in executions(local_aws, "slow_steps", 1) if n.startswith(_prefix("slow_steps", key))]
+    assert sorted(names) == sorted([first.run.workflow_id.rsplit(".", 1)[1], new_id.rsplit(".", 1)[1]])
