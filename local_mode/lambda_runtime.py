@@ -4,11 +4,14 @@ A Lambda container handles one request at a time and keeps its module state betw
 powertools' resolver relies on that (it holds the current event on the app object). Threads in
 one process share modules, so each container here imports its own copy of the handler module,
 and a container is lent to one invocation at a time, like Lambda's own concurrency model.
+What powertools keeps process-wide (the current request, on its router class) is made
+per thread by ``isolate_powertools_requests``.
 """
 
 import importlib.util
 import itertools
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +23,40 @@ from typing import Any
 
 Handler = Callable[[Any, Any], Any]
 _module_ids = itertools.count()
+_router_state = threading.local()
+
+
+class _PerThread:
+    """A data descriptor whose value belongs to the thread that set it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return getattr(_router_state, self.name, None)
+
+    def __set__(self, obj: object, value: Any) -> None:
+        setattr(_router_state, self.name, value)
+
+
+def isolate_powertools_requests() -> None:
+    """Powertools' resolver keeps the request on its *class* (``BaseRouter.current_event = ...``),
+    so copies of the handler module still share it: two requests at once in one process would
+    read each other's event (seen: a caller got another caller's run). A Lambda process serves
+    one request at a time; local mode serves many on threads, so it makes that state per thread.
+    The class attribute is set on the class (through the metaclass) and read on instances
+    (through the class), so the descriptor sits in both places.
+    """
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    if isinstance(BaseRouter.__dict__.get("current_event"), _PerThread):
+        return
+    names = ("current_event", "lambda_context")
+    meta = type(BaseRouter)
+    per_thread_meta = type(f"PerThread{meta.__name__}", (meta,), {name: _PerThread(name) for name in names})
+    for name in names:
+        setattr(BaseRouter, name, _PerThread(name))
+    BaseRouter.__class__ = per_thread_meta  # type: ignore[method-assign]
 
 
 @dataclass
@@ -57,6 +94,7 @@ class LocalFunction:
     _lock: Lock = field(default_factory=Lock)
 
     def _new_container(self) -> Handler:
+        isolate_powertools_requests()
         module_name, _, function_name = self.handler.rpartition(".")
         path = self.code_dir / (module_name.replace(".", "/") + ".py")
         if str(self.code_dir) not in sys.path:
