@@ -93,19 +93,23 @@ class LocalFunction:
     _idle: list[Handler] = field(default_factory=list)
     _lock: Lock = field(default_factory=Lock)
 
-    def _new_container(self) -> Handler:
+    def load_module(self, prefix: str = "_local_lambda") -> ModuleType:
+        """A fresh copy of the handler's module, importing its own packages as Lambda would."""
         isolate_powertools_requests()
-        module_name, _, function_name = self.handler.rpartition(".")
+        module_name = self.handler.rpartition(".")[0]
         path = self.code_dir / (module_name.replace(".", "/") + ".py")
         if str(self.code_dir) not in sys.path:
             # So the handler's own packages (e.g. workflow_api) import as they do in Lambda.
             sys.path.insert(0, str(self.code_dir))
-        spec = importlib.util.spec_from_file_location(f"_local_lambda_{next(_module_ids)}_{module_name}", path)
+        spec = importlib.util.spec_from_file_location(f"{prefix}_{next(_module_ids)}_{module_name}", path)
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
-        module: ModuleType = importlib.util.module_from_spec(spec)
+        module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        handler: Handler = getattr(module, function_name)
+        return module
+
+    def _new_container(self) -> Handler:
+        handler: Handler = getattr(self.load_module(), self.handler.rpartition(".")[2])
         return handler
 
     def invoke(self, event: Any) -> Any:

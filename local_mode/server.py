@@ -9,7 +9,6 @@ Local mode alone also serves the API's OpenAPI document (GET /api/openapi.json) 
 
 import argparse
 import base64
-import importlib.util
 import ipaddress
 import json
 import os
@@ -61,16 +60,7 @@ class LocalApiServer(ThreadingHTTPServer):
     @cached_property
     def openapi_json(self) -> bytes:
         """The API function's own document (``openapi_document`` next to its handler)."""
-        function = self.aws.api_function
-        module_name = function.handler.rpartition(".")[0]
-        if str(function.code_dir) not in sys.path:
-            sys.path.insert(0, str(function.code_dir))
-        path = function.code_dir / (module_name.replace(".", "/") + ".py")
-        spec = importlib.util.spec_from_file_location(f"_local_openapi_{module_name}", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = self.aws.api_function.load_module("_local_openapi")
         return json.dumps(module.openapi_document(), indent=2).encode()
 
     def docs(self, target: str) -> tuple[int, dict[str, str], bytes] | None:
