@@ -1,10 +1,15 @@
 """boto3 clients, built once per cold start; the same code talks to AWS, moto and local mode."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -28,3 +33,38 @@ def stepfunctions_client() -> "SFNClient":
 @cache
 def dynamodb_client() -> "DynamoDBClient":
     return boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+    }
+)
+
+
+class AwsThrottled(ServiceUnavailable):
+    """AWS said slow down; a waiting caller backs off, a starting caller may get a 503."""
+
+
+class AwsUnavailable(ServiceUnavailable):
+    """AWS could not be reached or failed on its side."""
+
+
+@contextmanager
+def dynamodb_errors() -> Iterator[None]:
+    """DynamoDB's failures as ours; a failed condition is left to the caller, who expects it."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            raise
+        if code in THROTTLING_CODES:
+            raise AwsThrottled("DynamoDB is throttling requests; retry shortly") from exc
+        raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
+    except BotoCoreError as exc:
+        raise AwsUnavailable("DynamoDB could not be reached; retry shortly") from exc

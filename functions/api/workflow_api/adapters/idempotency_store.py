@@ -9,11 +9,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from ..idempotency import KeyRecord, KeyState
-from .aws import dynamodb_client
-from .stepfunctions import THROTTLING_CODES, AwsThrottled, AwsUnavailable
+from .aws import AwsUnavailable, dynamodb_client, dynamodb_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -119,17 +118,11 @@ class IdempotencyStore:
         if values:
             request["ExpressionAttributeValues"] = values
         try:
-            self._client.put_item(**request)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "ConditionalCheckFailedException":
-                old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
-                if old is None:  # the record vanished (TTL) between the two writes: try again
-                    raise AwsUnavailable("The idempotency record changed under us; retry") from exc
-                return self._record(old)
-            if error.get("Code") in THROTTLING_CODES | {"ProvisionedThroughputExceededException"}:
-                raise AwsThrottled("DynamoDB is throttling requests; retry shortly") from exc
-            raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
-        except BotoCoreError as exc:
-            raise AwsUnavailable("DynamoDB could not be reached; retry shortly") from exc
+            with dynamodb_errors():
+                self._client.put_item(**request)
+        except ClientError as exc:  # only a failed condition gets here: someone else's record won
+            old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+            if old is None:  # the record vanished (TTL) between the two writes: try again
+                raise AwsUnavailable("The idempotency record changed under us; retry") from exc
+            return self._record(old)
         return None

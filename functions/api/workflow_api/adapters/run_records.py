@@ -7,10 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .aws import dynamodb_client
-from .stepfunctions import AwsUnavailable
+from .aws import dynamodb_client, dynamodb_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -40,16 +37,12 @@ class RunRecords:
         }
         if record.correlation_id is not None:
             item["correlationId"] = {"S": record.correlation_id}
-        try:
+        with dynamodb_errors():
             self._client.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as exc:
-            raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
 
     def get(self, workflow_id: str) -> RunRecord:
-        try:
+        with dynamodb_errors():
             item = self._client.get_item(TableName=self._table, Key=self._key(workflow_id)).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
         if not item:
             return RunRecord()
         return RunRecord(

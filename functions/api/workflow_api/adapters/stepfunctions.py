@@ -13,23 +13,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import RunNotFound, ServiceUnavailable, WorkflowNotFound
 from ..history import Event, epoch_millis, state_names
 from ..status import WorkflowStatus, from_step_functions
-from .aws import stepfunctions_client
+from .aws import THROTTLING_CODES, AwsThrottled, AwsUnavailable, stepfunctions_client
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
-THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"})
 # Pages are large while catching up on a history and small once only the newest events are missing.
 FIRST_PAGE_SIZE = 1000
 NEXT_PAGE_SIZE = 100
-
-
-class AwsThrottled(ServiceUnavailable):
-    """AWS said slow down; a waiting caller backs off, a starting caller may get a 503."""
-
-
-class AwsUnavailable(ServiceUnavailable):
-    """AWS could not be reached or failed on its side."""
 
 
 class ExecutionAlreadyExists(Exception):
