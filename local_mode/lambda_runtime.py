@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
@@ -39,15 +39,53 @@ class _PerThread:
         setattr(_router_state, self.name, value)
 
 
+class _PerThreadDict(MutableMapping[str, Any]):
+    """A dict whose contents belong to the thread using it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = f"dict_{name}"
+
+    @property
+    def _data(self) -> dict[str, Any]:
+        data: dict[str, Any] | None = getattr(_router_state, self._name, None)
+        if data is None:
+            data = {}
+            setattr(_router_state, self._name, data)
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 def isolate_powertools_requests() -> None:
-    """Powertools' resolver keeps the request on its *class* (``BaseRouter.current_event = ...``),
-    so copies of the handler module still share it: two requests at once in one process would
-    read each other's event (seen: a caller got another caller's run). A Lambda process serves
-    one request at a time; local mode serves many on threads, so it makes that state per thread.
-    The class attribute is set on the class (through the metaclass) and read on instances
-    (through the class), so the descriptor sits in both places.
+    """Make what powertools keeps process-wide belong to the thread of one request.
+
+    A Lambda process serves one request at a time; local mode serves many on threads, and
+    powertools keeps some request state on *classes*, which copies of the handler module share:
+    - the resolver's request (``BaseRouter.current_event = ...``): two requests at once read each
+      other's event (seen: a caller got another caller's run). The class attribute is set on the
+      class (through the metaclass) and read on instances (through the class), so the descriptor
+      sits in both places;
+    - Metrics' metric, dimension and metadata sets (class-level dicts every ``Metrics()`` shares):
+      one request's flush iterated the set while another added to it, and the handler crashed
+      with "dictionary changed size during iteration" (seen: a 502 in CI). Only ``Metrics``
+      created after this call get the per-thread sets, so local mode calls it before it loads a
+      handler, and the test suite before anything imports one.
     """
     from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+    from aws_lambda_powertools.metrics import Metrics
 
     if isinstance(BaseRouter.__dict__.get("current_event"), _PerThread):
         return
@@ -57,6 +95,8 @@ def isolate_powertools_requests() -> None:
     for name in names:
         setattr(BaseRouter, name, _PerThread(name))
     BaseRouter.__class__ = per_thread_meta  # type: ignore[method-assign]
+    for name in ("_metrics", "_dimensions", "_metadata"):
+        setattr(Metrics, name, _PerThreadDict(name))
 
 
 @dataclass

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -122,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             result = self.server.aws.invoke_api(event)
         except Exception as exc:  # noqa: BLE001 - as API Gateway: a crashed Lambda is a 502
-            print(f"Lambda failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            # The whole trace, as CloudWatch would hold it: the caller sees only the 502.
+            print(f"Lambda failed: {''.join(traceback.format_exception(exc))}", file=sys.stderr, flush=True)
             return _gateway_error(502, "Internal server error")
         return _lambda_response(result)
 

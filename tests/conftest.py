@@ -14,6 +14,12 @@ from typing import Any
 
 import pytest
 
+from local_mode.lambda_runtime import isolate_powertools_requests
+
+# Before any test imports a handler: its Metrics must get the per-thread sets local mode gives
+# them, because in-process tests run handlers on threads as local mode does.
+isolate_powertools_requests()
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 
@@ -66,7 +72,7 @@ def local_server() -> Iterator[LocalServer]:
 
     def drain() -> None:
         for line in stdout:
-            server.output_tail.append(line[:2000])
+            server.output_tail.append(line[:8000])
 
     threading.Thread(target=drain, name="local-server-output", daemon=True).start()
     try:
@@ -78,3 +84,14 @@ def local_server() -> Iterator[LocalServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the local server gets the server's last lines in its report: a race
+    seen once on a CI machine is otherwise gone with the process."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("local_server")
+    if report.failed and isinstance(server, LocalServer):
+        report.sections.append(("local server output (last lines)", "".join(server.output_tail)))

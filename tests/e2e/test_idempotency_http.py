@@ -27,6 +27,8 @@ def test_sixteen_callers_one_key_one_run(local_server: Any, strategy: str) -> No
     with ThreadPoolExecutor(max_workers=16) as pool:
         answers = list(pool.map(lambda _: start(local_server, key, strategy), range(16)))
     statuses = [a.status for a in answers]
+    unexpected = [(a.status, a.body) for a in answers if a.status not in (200, 206, 409)]
+    assert not unexpected, unexpected
     started = [a for a in answers if a.status in (200, 206) and "x-idempotent-replayed" not in a.headers]
     named = {a.body["workflowId"] for a in answers}
     assert len(started) == 1, statuses

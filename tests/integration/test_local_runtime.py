@@ -1,8 +1,12 @@
 """Local mode's Lambda runtime: concurrent requests in one process stay apart."""
 
+import json
 import threading
 
+import pytest
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, BaseRouter
+from aws_lambda_powertools.metrics import MetricUnit
 
 from local_mode.lambda_runtime import isolate_powertools_requests
 
@@ -26,3 +30,39 @@ def test_each_thread_sees_its_own_powertools_request() -> None:
     for thread in threads:
         thread.join()
     assert seen == {"first": "first", "second": "second"}
+
+
+def test_each_thread_flushes_only_its_own_metrics(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests at once: one flushes while the other has added a metric and not yet flushed."""
+    isolate_powertools_requests()
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # local mode's setting; here they print
+    metrics = Metrics(namespace="LocalRuntimeTest", service="api")
+    added, flushed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            metrics.add_metric(name="First", unit=MetricUnit.Count, value=1)
+            added.set()
+            flushed.wait()  # the other request flushes between this one's add and its flush
+            metrics.flush_metrics()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    def second() -> None:
+        added.wait()
+        metrics.add_metric(name="Second", unit=MetricUnit.Count, value=2)
+        metrics.flush_metrics()
+        flushed.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    flushed_names = [[m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]] for blob in blobs]
+    assert sorted(flushed_names) == [["First"], ["Second"]]
