@@ -4,7 +4,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore: it is all this service calls out with. The default patches every library the
+# X-Ray SDK knows (requests, sqlite3, httplib, ...), importing each one on every cold start.
+tracer = Tracer(patch_modules=["botocore"])
 metrics = Metrics()
 
 
