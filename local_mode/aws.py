@@ -2,7 +2,9 @@
 
 Step Functions executions really run the ASL (moto's ``execute_state_machine``); their Lambda
 task states call our handlers in-process through the one seam moto offers for that,
-``LambdaSimpleBackend.invoke``. Nothing here talks to AWS: moto intercepts every boto3 call.
+``LambdaSimpleBackend.invoke``. moto sends no EventBridge events, so local mode delivers the one
+the template subscribes to ("Step Functions Execution Status Change") itself, from the moment moto
+ends a run. Nothing here talks to AWS: moto intercepts every boto3 call.
 """
 
 import functools
@@ -10,9 +12,12 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from threading import RLock
 from typing import Any
@@ -21,6 +26,7 @@ import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from . import template as cfn
 
@@ -49,6 +55,8 @@ class ApiRoute:
 # The functions moto's Step Functions executor calls, by function name; set by LocalAws.start.
 _FUNCTIONS: dict[str, Any] = {}
 _DYNAMODB_WRITES = RLock()
+# EventBridge rules of the template's functions (Events of Type EventBridgeRule): (pattern, function).
+_RULES: list[tuple[dict[str, Any], Any]] = []
 
 
 def _invoke_in_process(
@@ -97,6 +105,80 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
     return locked
 
 
+def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """EventBridge's exact-value matching: every key of the pattern is in the event, and its value
+    is one of the listed values (or, for an object, matches it). Local mode knows no other
+    operators; a template that used one would fail here loudly rather than match wrongly."""
+    for key, wanted in pattern.items():
+        if key not in event:
+            return False
+        value = event[key]
+        if isinstance(wanted, dict):
+            if not isinstance(value, dict) or not matches(wanted, value):
+                return False
+        elif all(isinstance(option, str | int | float | bool) for option in wanted):
+            if value not in wanted:
+                return False
+        else:
+            raise NotImplementedError(f"local mode matches exact values only, not {wanted!r}")
+    return True
+
+
+def _epoch_millis(moment: datetime | None) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def status_change_event(execution: Any) -> dict[str, Any]:
+    """The event EventBridge delivers when a Standard execution changes status (AWS's shape)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": execution.account_id,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": execution.region_name,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": execution.exec_status.value,
+            "startDate": _epoch_millis(execution.start_date),
+            "stopDate": _epoch_millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": None if execution.output is None else json.dumps(execution.output),
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True},
+        },
+    }
+
+
+def _deliver(function: Any, event: dict[str, Any]) -> None:
+    try:
+        function.invoke(event)
+    except Exception as exc:  # noqa: BLE001 - EventBridge would retry; waiters fall back to history
+        print(f"EventBridge target {function.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
+def _publish_status_change(execution: Any) -> None:
+    """As EventBridge: each matching rule's target is invoked asynchronously, off the run's thread."""
+    event = status_change_event(execution)
+    for pattern, function in list(_RULES):
+        if matches(pattern, event):
+            threading.Thread(target=_deliver, args=(function, event), name="eventbridge", daemon=True).start()
+
+
+def _terminated_then_published(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def terminated(self: BaseExecutionWorkerCommunication) -> None:
+        method(self)  # moto sets the run's end status, stop date and output
+        _publish_status_change(self.execution)
+
+    terminated.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
+    return terminated
+
+
 def _patch_moto() -> None:
     # moto logs a long dump for every failed task state, even one the ASL retries or catches;
     # the run's history already says what failed.
@@ -106,6 +188,9 @@ def _patch_moto() -> None:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__wrapped_by_local_mode__", False):
             setattr(DynamoDBBackend, name, _serialized(method))
+    ended = BaseExecutionWorkerCommunication.terminated
+    if not getattr(ended, "__wrapped_by_local_mode__", False):
+        BaseExecutionWorkerCommunication.terminated = _terminated_then_published(ended)  # type: ignore[method-assign]
 
 
 class LocalAws:
@@ -152,6 +237,8 @@ class LocalAws:
         self._mock.stop()
         for name in self.functions:
             _FUNCTIONS.pop(self.functions[name].name, None)
+        mine = set(map(id, self.functions.values()))
+        _RULES[:] = [(pattern, function) for pattern, function in _RULES if id(function) not in mine]
         for key, value in self._saved_environ.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -247,6 +334,9 @@ class LocalAws:
             )
             self.functions[lid] = function
             _FUNCTIONS[function.name] = function
+            for event in props.get("Events", {}).values():
+                if event["Type"] == "EventBridgeRule":
+                    _RULES.append((resolver.resolve(event["Properties"]["Pattern"]), function))
             api_events = [e for e in props.get("Events", {}).values() if e["Type"] == "Api"]
             for event in api_events:
                 self.routes.append(ApiRoute(event["Properties"]["Method"].upper(), event["Properties"]["Path"], lid))

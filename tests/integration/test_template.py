@@ -113,13 +113,25 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
 
 def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
     for logical_id, function in FUNCTIONS.items():
-        if logical_id != "ApiFunction":
+        if logical_id not in ("ApiFunction", "RunStatusFunction"):
             assert "Policies" not in function["Properties"], logical_id
     for logical_id, machine in STATE_MACHINES.items():
         properties = machine["Properties"]
         invoked = {policy["LambdaInvokePolicy"]["FunctionName"]["Ref"] for policy in properties["Policies"]}
         assert len(invoked) == len(properties["Policies"]), f"{logical_id}: only LambdaInvokePolicy"
         assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
+
+
+def test_run_status_may_only_put_items_and_hears_only_ends_of_this_stacks_machines() -> None:
+    properties = FUNCTIONS["RunStatusFunction"]["Properties"]
+    (policy,) = properties["Policies"]
+    (statement,) = policy["Statement"]
+    assert statement["Action"] == ["dynamodb:PutItem"]
+    assert statement["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    (rule,) = properties["Events"].values()
+    pattern = rule["Properties"]["Pattern"]
+    assert set(pattern["detail"]["status"]) == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+    assert {ref["Ref"] for ref in pattern["detail"]["stateMachineArn"]} == set(STATE_MACHINES)
 
 
 def test_the_api_function_knows_every_state_machine() -> None:

@@ -4,6 +4,7 @@ Step Functions and the run records are small in-memory fakes of our own adapters
 clock that only the fake sleep (and each AWS call's latency) moves forward, so nothing really sleeps.
 """
 
+import itertools
 import json
 import random
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
 
 from workflow_api.adapters.run_records import RunRecord
+from workflow_api.adapters.run_signals import RunEnded
 from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
 from workflow_api.catalog import WorkflowCatalog
 from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, WorkflowNotFound
@@ -103,6 +105,29 @@ class FakeRunRecords:
         return self.items.get(workflow_id, RunRecord())
 
 
+class FakeRunSignals:
+    """run_status's item: the run's end, readable ``delivery`` seconds after it happened (EventBridge's
+    delay), or never when the event is ``lost``; ``failure`` makes every read raise."""
+
+    def __init__(self, sfn: FakeStepFunctions, ends_at: float | None, delivery: float = 0.3) -> None:
+        self.sfn = sfn
+        self.ends_at = ends_at
+        self.delivery = delivery
+        self.lost = False
+        self.failure: Exception | None = None
+        self.read_times: list[float] = []
+
+    def ended(self, execution_arn: str) -> RunEnded | None:
+        assert execution_arn == self.sfn.execution_arn
+        at = self.sfn.clock.now - self.sfn.started_at
+        self.read_times.append(at)
+        if self.failure is not None:
+            raise self.failure
+        if self.lost or self.ends_at is None or at < self.ends_at + self.delivery:
+            return None
+        return RunEnded("SUCCEEDED", T0_MS + int(self.ends_at * 1000))
+
+
 class UnusedIdempotencyStore:
     """No call here gives an idempotency key: touching the key store is a test failure."""
 
@@ -111,9 +136,14 @@ class UnusedIdempotencyStore:
 
 
 class Harness:
-    def __init__(self, events: list[dict[str, Any]], *, max_wait: int = 25, margin: float = 2.0, schedule=None):
+    def __init__(
+        self, events: list[dict[str, Any]], *, max_wait: int = 25, margin: float = 2.0, schedule=None, signals=False
+    ):
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
+        ends = [e for e in events if e["type"] == "ExecutionSucceeded"]
+        ends_at = (ends[0]["timestamp"] - T0).total_seconds() if ends else None
+        self.signals = FakeRunSignals(self.sfn, ends_at) if signals else None
         self.records = FakeRunRecords(self.sfn)
         self.loaded: list[str] = []
         self.catalog = WorkflowCatalog(MACHINES, self._load)
@@ -127,6 +157,7 @@ class Harness:
             clock=self.clock,
             sleep=self.clock.sleep,
             schedule=schedule or (lambda: PollSchedule(jitter=random.Random(7).random)),
+            run_signals=self.signals,
         )
 
     def _load(self, arn: str) -> frozenset[str]:
@@ -380,6 +411,70 @@ def test_worst_case_jitter_still_settles_at_two_reads_per_second():
     settled = [at for at in harness.sfn.read_times if at >= 2.0][:-1]  # the last look is cut to the deadline
     for at in settled:
         assert sum(1 for other in settled if at <= other < at + 1.0) <= 2
+
+
+# Learning of the end from run_status's item (EventBridge) ---------------------------------------------
+
+
+def test_with_run_signals_a_long_run_reads_history_early_and_then_only_for_its_end_and_fallbacks():
+    events = _slow_steps(20)
+    harness = Harness(events, signals=True, schedule=PollSchedule)
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 20}
+    # After the first 2 s: one history read per 5 s of fallback, and the one the item's news asked for.
+    assert harness.reads_from(2.0) <= ended // 5 + 1
+    assert answer.aws_calls["GetItem"] == len(harness.signals.read_times) > 0
+    assert sum(answer.aws_calls.values()) < 40
+    # The answer comes within a pause of the item being readable (its delivery delay included).
+    assert answer.waited_seconds - (ended + harness.signals.delivery) <= CAP + READ_LATENCY * 2
+
+
+def test_a_lost_end_event_is_caught_by_a_fallback_history_read():
+    events = _slow_steps(4)
+    harness = Harness(events, signals=True)
+    harness.signals.lost = True
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.waited_seconds - ended <= 5.0 + CAP + READ_LATENCY * 2
+
+
+def test_without_news_in_the_item_the_history_is_read_every_five_seconds_after_the_first_two():
+    harness = Harness(_never_ending(), signals=True, schedule=lambda: PollSchedule(jitter=lambda: 0.0))
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
+
+    assert answer.http_status == 206
+    later = [at for at in harness.sfn.read_times if at >= 2.0]
+    gaps = [b - a for a, b in itertools.pairwise(later)]
+    assert all(gap >= 5.0 - CAP for gap in gaps[:-1]), gaps  # the last look is the deadline's
+    assert len(harness.signals.read_times) > len(later)
+
+
+def test_waiting_for_a_task_reads_the_history_not_the_item():
+    harness = Harness(_slow_steps(3), signals=True)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 200
+    assert harness.signals.read_times == []  # EventBridge says nothing of tasks
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_a_dynamodb_failure_on_the_item_never_fails_the_wait(error):
+    events = _slow_steps(4)
+    harness = Harness(events, signals=True)
+    harness.signals.failure = error
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
 
 
 # Throttling and eventual consistency ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
+from .adapters.run_signals import RunEnded, RunSignals
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
 from .catalog import WorkflowCatalog, WorkflowVersion
 from .errors import (
@@ -115,6 +116,9 @@ class WorkflowService:
         sleep: Callable[[float], None] = time.sleep,
         schedule: Callable[[], PollSchedule] = PollSchedule,
         read_budget: CallBudget | None = None,
+        run_signals: RunSignals | None = None,
+        history_first_seconds: float = 2.0,
+        history_fallback_seconds: float = 5.0,
     ) -> None:
         self._catalog = catalog
         self._sfn = stepfunctions
@@ -128,6 +132,9 @@ class WorkflowService:
         self._sleep = sleep
         self._schedule = schedule
         self._budget = read_budget or CallBudget(rate=20, burst=400)
+        self._signals = run_signals
+        self._history_first = history_first_seconds
+        self._history_fallback = history_fallback_seconds
 
     # --- the two operations ------------------------------------------------------------------
 
@@ -279,6 +286,15 @@ class WorkflowService:
             return run, True
         return run, False
 
+    def _signal(self, execution_arn: str, calls: Counter[str]) -> tuple[RunEnded | None, bool]:
+        """The run's end as run_status recorded it: (end or None, whether DynamoDB refused)."""
+        assert self._signals is not None
+        calls["GetItem"] += 1
+        try:
+            return self._signals.ended(execution_arn), False
+        except ServiceUnavailable:
+            return None, True
+
     def _wait(
         self,
         cursor: HistoryCursor,
@@ -292,23 +308,45 @@ class WorkflowService:
         Answers (run, timed_out). Throttling and outages only lengthen the pauses: a waiting
         caller gets the run as last seen, never an error, and at least one look is taken when
         the budget allows it, so a run that already ended is reported as ended.
+
+        A look reads the history (an account-wide quota) in the first seconds, where most runs
+        end and EventBridge's delivery delay would add to the answer's lag; for a task reference
+        (EventBridge says nothing of tasks); for the last look; and now and then in case an
+        event is lost. Otherwise it reads run_status's item in DynamoDB, and the history only
+        once that item says the run ended.
         """
         if wait_is_over(initial, wait_until_task_refs):
             return initial, False
         if budget <= 0:
             return initial, True
-        deadline = self._clock() + budget
+        begun = self._clock()
+        deadline = begun + budget
         schedule = self._schedule()
         run, throttled = initial, False
+        history_read_at, acted_on = begun, None
         while True:
             pause = schedule.next_pause(throttled)
             last_look = self._clock() + pause >= deadline
             self._sleep(max(0.0, deadline - self._clock()) if last_look else pause)
+            now = self._clock()
+            history_due = (
+                self._signals is None
+                or bool(wait_until_task_refs)
+                or last_look
+                or now - begun < self._history_first
+                or now - history_read_at >= self._history_fallback
+            )
+            if not history_due:
+                ended, throttled = self._signal(cursor.execution_arn, calls)
+                if ended is None or ended == acted_on:
+                    continue  # no news: the history has nothing new to say about the run's end
+                acted_on = ended
             queued = self._budget.reserve()
             if queued and self._clock() + queued > deadline:
                 return run, True  # over budget until the deadline: answer with the run as last seen
             self._sleep(queued)
             run, throttled = self._look(cursor, run, calls)
+            history_read_at = self._clock()
             # Queued for the budget is the process's own throttle: back off as for AWS's.
             throttled = throttled or queued > 0
             if wait_is_over(run, wait_until_task_refs):

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecords
+from .adapters.run_signals import RunSignals
 from .adapters.stepfunctions import StepFunctionsGateway
 from .catalog import WorkflowCatalog
 from .config import Settings
@@ -32,6 +33,8 @@ def build_service(
         "answer_margin_seconds": config.answer_margin_seconds,
         "lease_seconds": config.idempotency_lease_seconds,
         "read_budget": shared_read_budget(config.history_reads_per_second, config.history_reads_burst),
+        "run_signals": RunSignals(table, retention, dynamodb_client),
+        "history_fallback_seconds": config.history_fallback_seconds,
     }
     return WorkflowService(
         catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),

@@ -1,0 +1,25 @@
+"""The EventBridge target: Step Functions "Execution Status Change" -> the run's end in DynamoDB.
+
+Deployed as its own function (RunStatusFunction) from the API's code, so the item's format has one
+home (``workflow_api/adapters/run_signals.py``). The rule in template.yaml sends only ends (SUCCEEDED,
+FAILED, TIMED_OUT, ABORTED) of this stack's state machines. An error here makes EventBridge retry the
+event; waiters never depend on it alone (they read the history now and then too).
+"""
+
+import os
+from functools import cache
+from typing import Any
+
+from workflow_api.adapters.run_signals import RunEnded, RunSignals
+
+
+@cache
+def run_signals() -> RunSignals:
+    """Once per cold start, from the function's environment."""
+    return RunSignals(os.environ["IDEMPOTENCY_TABLE_NAME"], int(os.environ["IDEMPOTENCY_RETENTION_DAYS"]))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    detail = event["detail"]
+    kept = run_signals().record(detail["executionArn"], RunEnded(detail["status"], int(detail["stopDate"])))
+    return {"executionArn": detail["executionArn"], "status": detail["status"], "kept": kept}

@@ -1,0 +1,123 @@
+"""Runs' ends reach waiters through EventBridge and DynamoDB: local mode delivers the template's
+"Execution Status Change" rule to run_status, which records the end for the API to read."""
+
+import json
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+
+from local_mode.aws import matches
+from tests.conftest import load_event
+from workflow_api.adapters.run_signals import RunEnded, RunSignals
+from workflow_api.config import Settings
+from workflow_api.parameters import RunOptions
+from workflow_api.service import StartCommand
+from workflow_api.wiring import build_service
+
+
+def signals() -> RunSignals:
+    config = Settings.from_environment()
+    return RunSignals(config.idempotency_table_name, config.idempotency_retention_days, boto3.client("dynamodb"))
+
+
+def start(workflow: str, workflow_input: dict[str, Any]) -> str:
+    machine = Settings.from_environment().workflow_state_machines[workflow][1]
+    sfn = boto3.client("stepfunctions")
+    arn: str = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(workflow_input))[
+        "executionArn"
+    ]
+    return arn
+
+
+def recorded_end(execution_arn: str, timeout: float = 20.0) -> RunEnded:
+    """The end run_status recorded, once it has (EventBridge delivers asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ended = signals().ended(execution_arn)
+        if ended is not None:
+            return ended
+        time.sleep(0.02)
+    raise AssertionError(f"no end recorded for {execution_arn} within {timeout} s")
+
+
+@pytest.mark.parametrize(
+    ("workflow", "workflow_input", "status"),
+    [("hello_world", {"name": "Ada"}, "SUCCEEDED"), ("always_fails", {}, "FAILED")],
+)
+def test_a_runs_end_is_recorded_with_its_status_and_stop_date(
+    local_aws: Any, workflow: str, workflow_input: dict[str, Any], status: str
+) -> None:
+    arn = start(workflow, workflow_input)
+
+    ended = recorded_end(arn)
+
+    described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
+    assert ended.status == described["status"] == status
+    assert ended.stop_date == int(described["stopDate"].timestamp() * 1000)
+
+
+def test_a_late_event_never_overwrites_a_later_end(local_aws: Any) -> None:
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:redriven:{uuid.uuid4().hex}"
+    store = signals()
+
+    assert store.record(arn, RunEnded("FAILED", 1_000))
+    assert store.record(arn, RunEnded("SUCCEEDED", 2_000))  # redriven, then ended again
+    assert not store.record(arn, RunEnded("FAILED", 1_000))  # the first end's event, delivered again
+
+    assert store.ended(arn) == RunEnded("SUCCEEDED", 2_000)
+
+
+def test_a_long_wait_reads_the_item_and_little_history(local_aws: Any) -> None:
+    service = build_service(Settings.from_environment(), answer_margin_seconds=0)
+    options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
+
+    answer = service.execute(StartCommand("slow_steps", None, {"delaySeconds": 8}, options), lambda: 30.0)
+    answered = time.time()
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.aws_calls["GetItem"] > 0
+    # History in the first 2 s (at most ~8 looks), then once for the end and at most one fallback.
+    assert answer.aws_calls["GetExecutionHistory"] <= 10, answer.aws_calls
+    # The item, not a fallback read (next due 5 s after the last), told the waiter: the answer came
+    # within about one look (1 s) of the end.
+    assert answered - answer.run.update_time / 1000 < 2.5
+
+
+def test_the_rule_pattern_matches_only_ends_of_the_stacks_machines(local_aws: Any) -> None:
+    (pattern,) = [pattern for pattern, function in _rules() if function.name.endswith("RunStatusFunction")]
+    machine = Settings.from_environment().workflow_state_machines["hello_world"][1]
+    # The shape AWS documents for this event, trimmed to what the pattern looks at.
+    event = {
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "detail": {"stateMachineArn": machine, "status": "SUCCEEDED", "executionArn": f"{machine}:x"},
+    }
+
+    assert matches(pattern, event)
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "status": "RUNNING"}})
+    other = {**event["detail"], "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:other"}
+    assert not matches(pattern, {**event, "detail": other})
+    assert not matches(pattern, {k: v for k, v in event.items() if k != "source"})
+    with pytest.raises(NotImplementedError):
+        matches({"detail": {"status": [{"prefix": "SUCC"}]}}, event)
+
+
+def test_the_event_file_for_sam_local_invoke_is_recorded_by_run_status(local_aws: Any) -> None:
+    event = load_event("run_status_change.json")
+    function = local_aws.functions["RunStatusFunction"]
+
+    answer = function.invoke(event)
+
+    assert answer == {"executionArn": event["detail"]["executionArn"], "status": "SUCCEEDED", "kept": True}
+    assert signals().ended(event["detail"]["executionArn"]) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
+    assert function.invoke(event)["kept"] is False  # EventBridge delivers at least once: a repeat changes nothing
+    assert matches(next(p for p, f in _rules() if f is function), event)
+
+
+def _rules() -> list[tuple[dict[str, Any], Any]]:
+    from local_mode import aws
+
+    return list(aws._RULES)
