@@ -15,6 +15,7 @@ help:
 	@echo "make fuzz                     schemathesis against the local server, deeper than make test's run"
 	@echo "make lint                     ruff, mypy, cfn-lint"
 	@echo "make invoke EVENT=events/x.json   one API Gateway event through the handler (like sam local invoke)"
+	@echo "  FUNCTION=RunStatusFunction        another function of the template, e.g. with events/run_status_change.json"
 	@echo "make validate                 sam validate --lint and the auth transform check (SAM CLI in .venv-sam)"
 
 $(STAMP): requirements-dev.txt functions/api/requirements.txt
@@ -42,7 +43,7 @@ fmt: $(STAMP)
 
 invoke: $(STAMP)
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/execute_hello_world.json"; exit 2; }
-	$(BIN)/python -m local_mode.invoke $(EVENT)
+	$(BIN)/python -m local_mode.invoke $(EVENT) $(if $(FUNCTION),--function $(FUNCTION))
 
 # The fuzz test of `make test`, deeper: FUZZ_MAX_EXAMPLES cases per operation and phase, the
 # stateful phase too, and a random seed (printed with any failure; FUZZ_SEED=n replays one).
