@@ -137,7 +137,14 @@ class UnusedIdempotencyStore:
 
 class Harness:
     def __init__(
-        self, events: list[dict[str, Any]], *, max_wait: int = 25, margin: float = 2.0, schedule=None, signals=False
+        self,
+        events: list[dict[str, Any]],
+        *,
+        max_wait: int = 25,
+        margin: float = 2.0,
+        schedule=None,
+        signals=False,
+        history_first: float = 2.0,
     ):
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
@@ -158,6 +165,7 @@ class Harness:
             sleep=self.clock.sleep,
             schedule=schedule or (lambda: PollSchedule(jitter=random.Random(7).random)),
             run_signals=self.signals,
+            history_first_seconds=history_first,
         )
 
     def _load(self, arn: str) -> frozenset[str]:
@@ -709,3 +717,13 @@ def test_get_of_an_unknown_run_is_run_not_found():
         harness.service.get(started.run.workflow_id, "req-get")
     with pytest.raises(RunNotFound):
         harness.service.get("not-an-id", "req-get")
+
+
+def test_with_no_first_seconds_of_history_a_short_run_is_read_once_at_its_end():
+    events = _slow_steps(1)
+    harness = Harness(events, signals=True, history_first=0.0)  # HISTORY_FIRST_SECONDS=0: spare the quota
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert len(harness.sfn.read_times) == 1

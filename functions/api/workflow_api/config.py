@@ -24,8 +24,10 @@ class Settings(BaseModel):
     history_reads_per_second: float = Field(default=20, gt=0, alias="HISTORY_READS_PER_SECOND")
     history_reads_burst: float = Field(default=400, ge=1, alias="HISTORY_READS_BURST")
     # Waiters learn of a run's end from run_status's item (EventBridge); without a task reference
-    # to wait for they read the history only when that item says the run ended, and at least this
-    # often in case the event is late or lost (EventBridge delivery is best effort).
+    # to wait for they read the history in their first seconds (EventBridge's delivery delay would
+    # add to the lag of short runs; 0 spares the quota instead), then only when that item says the
+    # run ended, and at least every fallback seconds in case the event is late or lost.
+    history_first_seconds: float = Field(default=2.0, ge=0, alias="HISTORY_FIRST_SECONDS")
     history_fallback_seconds: float = Field(default=5.0, gt=0, alias="HISTORY_FALLBACK_SECONDS")
     # Time kept back from the Lambda's remaining time to write the answer.
     answer_margin_seconds: float = Field(default=2.0, ge=0, alias="ANSWER_MARGIN_SECONDS")

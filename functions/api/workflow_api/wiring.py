@@ -34,6 +34,7 @@ def build_service(
         "lease_seconds": config.idempotency_lease_seconds,
         "read_budget": shared_read_budget(config.history_reads_per_second, config.history_reads_burst),
         "run_signals": RunSignals(table, retention, dynamodb_client),
+        "history_first_seconds": config.history_first_seconds,
         "history_fallback_seconds": config.history_fallback_seconds,
     }
     return WorkflowService(
