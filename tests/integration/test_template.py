@@ -163,3 +163,16 @@ def test_the_api_has_an_authorizer_by_default() -> None:
     assert resolved_auth("COGNITO")["Authorizers"] == {"COGNITO": {"UserPoolArn": POOL}}
     rule = TEMPLATE["Rules"]["CognitoNeedsAUserPool"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthType"}, "COGNITO"]}
+
+
+def test_every_function_logs_to_its_own_group_that_expires() -> None:
+    groups = of_type("AWS::Logs::LogGroup")
+    used = []
+    for logical_id, function in FUNCTIONS.items():
+        group_id = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group = groups[group_id]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+        assert group["LogGroupName"]["Fn::Sub"].endswith(f"/{logical_id}"), logical_id
+        used.append(group_id)
+    assert sorted(used) == sorted(groups)  # one group per function, none shared or left over
+    assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
