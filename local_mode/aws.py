@@ -173,7 +173,10 @@ def _terminated_then_published(method: Callable[..., Any]) -> Callable[..., Any]
     @functools.wraps(method)
     def terminated(self: BaseExecutionWorkerCommunication) -> None:
         method(self)  # moto sets the run's end status, stop date and output
-        _publish_status_change(self.execution)
+        try:
+            _publish_status_change(self.execution)
+        except Exception as exc:  # noqa: BLE001 - a lost event, as EventBridge may lose one; the run is unharmed
+            print(f"EventBridge event not sent: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     terminated.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
     return terminated
