@@ -42,7 +42,13 @@ LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 12, 0.01
 CALL_DELAYS, CALL_REPEATS, WAIT = (1, 5, 20), 3, 25
 MAP_ITEMS = 500
 CONCURRENCY, LOAD_DELAY, LOAD_WAIT = (10, 50, 200), 2, 10
-IMPORT_RUNS = 5
+IMPORT_RUNS = 7
+# What any handler on this stack imports before a line of ours: the event handler with its
+# validation (pydantic), the X-Ray SDK, and botocore's client (the X-Ray patch imports it).
+LIBRARY_FLOOR = (
+    "aws_lambda_powertools.event_handler, aws_lambda_powertools.event_handler.openapi.params, "
+    "aws_xray_sdk.core, botocore.client"
+)
 # Every Step Functions / DynamoDB call of this process: (monotonic time, the calling thread's tag, operation).
 CALLS: list[tuple[float, str | None, str]] = []
 _tag = threading.local()
@@ -407,15 +413,21 @@ def handler_import(function_environment: dict[str, str]) -> dict[str, Any]:
         "LAMBDA_TASK_ROOT": str(API_CODE),
         "PYTHONDONTWRITEBYTECODE": "1",  # leave functions/ as it is
     }
-    code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
-    imports, processes = [], []
-    for _ in range(IMPORT_RUNS):
+
+    def timed_import(modules: str) -> tuple[float, float]:
+        code = f"import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
         began = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", code], cwd=API_CODE, env=env, capture_output=True, text=True, check=True
         )
-        processes.append(time.perf_counter() - began)
-        imports.append(float(done.stdout.strip().splitlines()[-1]))
+        return float(done.stdout.strip().splitlines()[-1]), time.perf_counter() - began
+
+    imports, processes, floors = [], [], []
+    for _ in range(IMPORT_RUNS):  # interleaved, so both see the same machine
+        imported, process = timed_import("app")
+        imports.append(imported)
+        processes.append(process)
+        floors.append(timed_import(LIBRARY_FLOOR)[0])
     traced = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", "import app"],
         cwd=API_CODE,
@@ -432,6 +444,7 @@ def handler_import(function_environment: dict[str, str]) -> dict[str, Any]:
     return {
         "import_ms": {"median": ms(median(imports)), "p95": ms(p95(imports)), "min": ms(min(imports))},
         "process_ms_median": ms(median(processes)),
+        "libraries_alone_ms_median": ms(median(floors)),
         "heaviest_imports_ms": {name: round(us / 1000, 1) for us, name in sorted(direct, reverse=True)[:5]},
     }
 
@@ -580,6 +593,8 @@ def render(result: dict[str, Any]) -> str:
         f"   import app (fresh interpreter, Tracer on, median of {IMPORT_RUNS}): {cold['import_ms']['median']} ms"
         f" (p95 {cold['import_ms']['p95']}, min {cold['import_ms']['min']});"
         f" whole process {cold['process_ms_median']} ms",
+        f"   the libraries alone (event handler + validation, X-Ray SDK, botocore client), same runs:"
+        f" {cold['libraries_alone_ms_median']} ms",
         "   heaviest direct imports (ms): " + ", ".join(f"{k} {v}" for k, v in cold["heaviest_imports_ms"].items()),
     ]
     if "error" in package:
