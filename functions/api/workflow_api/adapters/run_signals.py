@@ -3,10 +3,10 @@
 Step Functions' history reads are an account-wide quota (GetExecutionHistory: refill 20/s), so a
 waiter that polls history for its whole wait spends that quota in proportion to callers x poll
 rate. EventBridge's "Step Functions Execution Status Change" event costs no quota: ``run_status``
-(the function the event rule invokes) writes the run's end here, and a waiter reads this item on
-every look (on-demand DynamoDB, no shared bucket) and the history only when this item says the run
-ended, when a task reference is awaited, or now and then in case an event is late or lost
-(EventBridge delivery is best effort).
+(the function the event rule invokes) writes the run's end here. After its first seconds, a waiter
+reads this item on its looks (on-demand DynamoDB, no shared bucket), and the history only when this
+item says the run ended, when a task reference is awaited, for its last look, or now and then in
+case an event is late or lost (EventBridge delivery is best effort). See ``WorkflowService._wait``.
 
 Item: ``pk = status#<executionArn>``, the Step Functions status and the stop time (epoch ms).
 A run that is redriven ends again later; an event delivered late never overwrites a newer end.
