@@ -727,3 +727,18 @@ def test_with_no_first_seconds_of_history_a_short_run_is_read_once_at_its_end():
 
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
     assert len(harness.sfn.read_times) == 1
+
+
+def test_a_throttled_history_read_after_the_items_news_is_retried_not_left_to_the_fallback():
+    events = _slow_steps(4)
+    harness = Harness(events, signals=True)
+    ended = _at(events, "ExecutionSucceeded")
+    news_at = ended + harness.signals.delivery
+    # The first history read after the item reports the end is throttled.
+    harness.sfn.failure = lambda at: AwsThrottled("slow down") if news_at <= at < news_at + 0.5 else None
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert any(news_at <= at < news_at + 0.5 for at in harness.sfn.read_times)  # the throttled read happened
+    assert answer.waited_seconds - news_at < 4.0  # a backed-off retry, not the 5 s fallback

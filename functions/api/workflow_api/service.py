@@ -323,7 +323,8 @@ class WorkflowService:
         deadline = begun + budget
         schedule = self._schedule()
         run, throttled = initial, False
-        history_read_at, acted_on = begun, None
+        # news: the end the item last reported; acted_on: the end a history read went through after.
+        history_read_at, news, acted_on = begun, None, None
         while True:
             pause = schedule.next_pause(throttled)
             last_look = self._clock() + pause >= deadline
@@ -337,16 +338,18 @@ class WorkflowService:
                 or now - history_read_at >= self._history_fallback
             )
             if not history_due:
-                ended, throttled = self._signal(cursor.execution_arn, calls)
-                if ended is None or ended == acted_on:
+                news, throttled = self._signal(cursor.execution_arn, calls)
+                if news is None or news == acted_on:
                     continue  # no news: the history has nothing new to say about the run's end
-                acted_on = ended
             queued = self._budget.reserve()
             if queued and self._clock() + queued > deadline:
                 return run, True  # over budget until the deadline: answer with the run as last seen
             self._sleep(queued)
             run, throttled = self._look(cursor, run, calls)
-            history_read_at = self._clock()
+            if not throttled:
+                # A throttled read leaves the news pending, so the next look tries again (after
+                # the longer pause) rather than waiting for the fallback.
+                history_read_at, acted_on = self._clock(), news
             # Queued for the budget is the process's own throttle: back off as for AWS's.
             throttled = throttled or queued > 0
             if wait_is_over(run, wait_until_task_refs):
