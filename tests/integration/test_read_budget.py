@@ -32,15 +32,16 @@ def test_throttled_reads_fail_nobody_and_stay_within_budget(local_aws: Any) -> N
     )
 
     def caller(i: int) -> Any:
-        options = RunOptions(wait_for_seconds=8, request_id=f"budget-{i}-{uuid.uuid4()}")
+        options = RunOptions(wait_for_seconds=20, request_id=f"budget-{i}-{uuid.uuid4()}")
         return service.execute(StartCommand("slow_steps", None, {"delaySeconds": 1}, options), lambda: 30.0)
 
     with ThreadPoolExecutor(max_workers=CALLERS) as pool:
         answers = list(pool.map(caller, range(CALLERS)))
 
     # Nobody fails: each caller gets its run, ended (200) or, when the budget ran out, as last seen (206).
-    assert all((a.http_status, a.run.status) in {(200, "COMPLETED"), (206, "RUNNING")} for a in answers)
-    assert sum(a.http_status == 200 for a in answers) >= CALLERS // 2  # measured: 18 of 24
+    outcomes = [(a.http_status, a.run.status) for a in answers]
+    assert set(outcomes) <= {(200, "COMPLETED"), (206, "RUNNING")}, outcomes
+    assert outcomes.count((200, "COMPLETED")) >= CALLERS // 2, outcomes  # measured: 18 of 24
     assert any(i % 3 == 2 for i in range(len(client.calls)))  # some reads really were throttled
     calls = sorted(client.calls)
     # Token bucket: in any window of T seconds, at most BURST + RATE * T reads (a little slack
