@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
@@ -40,17 +40,17 @@ def _session() -> botocore.session.Session:
 
 
 @cache
+def _client(service: str) -> Any:
+    with _SESSION_LOCK:
+        return _session().create_client(service, config=CLIENT_CONFIG)
+
+
 def stepfunctions_client() -> "SFNClient":
-    with _SESSION_LOCK:
-        client = _session().create_client("stepfunctions", config=CLIENT_CONFIG)
-    return cast("SFNClient", client)
+    return cast("SFNClient", _client("stepfunctions"))
 
 
-@cache
 def dynamodb_client() -> "DynamoDBClient":
-    with _SESSION_LOCK:
-        client = _session().create_client("dynamodb", config=CLIENT_CONFIG)
-    return cast("DynamoDBClient", client)
+    return cast("DynamoDBClient", _client("dynamodb"))
 
 
 THROTTLING_CODES = frozenset(
