@@ -282,6 +282,7 @@ class LocalAws:
             "AWS::AccountId": ACCOUNT,
             "AWS::Partition": "aws",
             "AWS::StackName": STACK,
+            "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/{uuid.uuid4()}",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::NoValue": None,
         }

@@ -145,6 +145,10 @@ class Resolver:
         index, items = self.resolve(arg)
         return items[int(index)]
 
+    def _split(self, arg: list[Any]) -> list[str]:
+        separator, text = self.resolve(arg)
+        return str(text).split(str(separator))
+
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
     return {name: spec.get("Default") for name, spec in template.get("Parameters", {}).items()}

@@ -1,4 +1,5 @@
-"""The EventBridge target: Step Functions "Execution Status Change" -> the run's end in DynamoDB.
+"""The EventBridge target: Step Functions "Execution Status Change" -> the run's end in DynamoDB,
+and a wake-up to each call waiting on the run (``workflow_api/adapters/wakeups.py``).
 
 Deployed as its own function (RunStatusFunction) from the API's code, so the item's format has one
 home (``workflow_api/adapters/run_signals.py``). The rule in template.yaml sends only ends (SUCCEEDED,
@@ -11,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from workflow_api.adapters.run_signals import RunEnded, RunSignals
+from workflow_api.adapters.wakeups import wake
 
 
 @cache
@@ -21,5 +23,7 @@ def run_signals() -> RunSignals:
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     detail = event["detail"]
-    kept = run_signals().record(detail["executionArn"], RunEnded(detail["status"], int(detail["stopDate"])))
-    return {"executionArn": detail["executionArn"], "status": detail["status"], "kept": kept}
+    arn, ended = detail["executionArn"], RunEnded(detail["status"], int(detail["stopDate"]))
+    waiters = run_signals().record(arn, ended)
+    woken = wake(waiters, arn, ended) if waiters else 0
+    return {"executionArn": arn, "status": ended.status, "kept": waiters is not None, "woken": woken}

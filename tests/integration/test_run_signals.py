@@ -1,5 +1,6 @@
-"""Runs' ends reach waiters through EventBridge and DynamoDB: local mode delivers the template's
-"Execution Status Change" rule to run_status, which records the end for the API to read."""
+"""Runs' ends reach waiters through EventBridge, DynamoDB and SQS: local mode delivers the
+template's "Execution Status Change" rule to run_status, which records the end on the run's item
+and sends it to the wake-up queue of each call registered there."""
 
 import json
 import time
@@ -63,15 +64,31 @@ def test_a_late_event_never_overwrites_a_later_end(local_aws: Any) -> None:
     arn = f"arn:aws:states:us-east-1:123456789012:execution:redriven:{uuid.uuid4().hex}"
     store = signals()
 
-    assert store.record(arn, RunEnded("FAILED", 1_000))
-    assert store.record(arn, RunEnded("SUCCEEDED", 2_000))  # redriven, then ended again
-    assert not store.record(arn, RunEnded("FAILED", 1_000))  # the first end's event, delivered again
+    assert store.record(arn, RunEnded("FAILED", 1_000)) == []  # kept; nobody waits
+    assert store.record(arn, RunEnded("SUCCEEDED", 2_000)) == []  # redriven, then ended again
+    assert store.record(arn, RunEnded("FAILED", 1_000)) is None  # the first end's event, delivered again
 
     assert store.ended(arn) == RunEnded("SUCCEEDED", 2_000)
 
 
-def test_a_long_wait_reads_the_item_and_little_history(local_aws: Any) -> None:
+def test_a_long_wait_is_woken_at_the_runs_end_and_reads_little_history(local_aws: Any) -> None:
     service = build_service(Settings.from_environment(), answer_margin_seconds=0)
+    options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
+
+    answer = service.execute(StartCommand("slow_steps", None, {"delaySeconds": 8}, options), lambda: 30.0)
+    answered = time.time()
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.aws_calls["ReceiveMessage"] > 0 and answer.aws_calls["GetItem"] == 0, answer.aws_calls
+    # History right after the start, each second of the first two, every 5 s, and for the end.
+    assert answer.aws_calls["GetExecutionHistory"] <= 6, answer.aws_calls
+    # Woken, not polled: the answer follows the end by the event's delivery and one history read
+    # (a poll's next look would come up to 1 s later, a fallback read up to 5 s later).
+    assert answered - answer.run.update_time / 1000 < 0.5
+
+
+def test_a_long_wait_without_wakeups_reads_the_item_and_little_history(local_aws: Any) -> None:
+    service = build_service(Settings.from_environment(), answer_margin_seconds=0, wakeups=None)
     options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
 
     answer = service.execute(StartCommand("slow_steps", None, {"delaySeconds": 8}, options), lambda: 30.0)
@@ -111,9 +128,14 @@ def test_the_event_file_for_sam_local_invoke_is_recorded_by_run_status(local_aws
 
     answer = function.invoke(event)
 
-    assert answer == {"executionArn": event["detail"]["executionArn"], "status": "SUCCEEDED", "kept": True}
-    assert signals().ended(event["detail"]["executionArn"]) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
-    assert function.invoke(event)["kept"] is False  # EventBridge delivers at least once: a repeat changes nothing
+    arn = event["detail"]["executionArn"]
+    assert answer == {"executionArn": arn, "status": "SUCCEEDED", "kept": True, "woken": 0}
+    assert signals().ended(arn) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
+    # EventBridge delivers at least once: a repeat changes nothing, an older end is not kept.
+    assert function.invoke(event)["kept"] is True
+    older = {**event, "detail": {**event["detail"], "status": "FAILED", "stopDate": event["detail"]["stopDate"] - 1}}
+    assert function.invoke(older)["kept"] is False
+    assert signals().ended(arn) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
     assert matches(next(p for p, f in _rules() if f is function), event)
 
 

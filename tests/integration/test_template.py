@@ -52,6 +52,31 @@ def referenced(value: Any) -> set[str]:
     return {lid for lid in found if lid in RESOURCES}
 
 
+STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/any-name/0f2c5b3e-8d41-4a7f-9c3b-5e6d7f8a9b0c"
+# Every queue a wake-up policy may touch, as CloudFormation resolves it for STACK_ID.
+WAKEUP_QUEUES = "arn:aws:sqs:eu-west-1:111111111111:wakeup-0f2c5b3e-8d41-4a7f-9c3b-5e6d7f8a9b0c-*"
+
+
+def resolved(value: Any) -> Any:
+    refs = {"AWS::StackId": STACK_ID, "AWS::Partition": "aws", "AWS::Region": "eu-west-1"}
+    refs["AWS::AccountId"] = "111111111111"
+    return cfn.Resolver(TEMPLATE, refs, {}).resolve(value)
+
+
+def statements(logical_id: str) -> dict[str, dict[str, Any]]:
+    """A function's inline policy statements by Sid."""
+    policies = FUNCTIONS[logical_id]["Properties"]["Policies"]
+    return {statement["Sid"]: statement for policy in policies for statement in policy.get("Statement", [])}
+
+
+def test_the_wakeup_queue_prefix_is_what_the_policies_allow_and_fits_sqs_names() -> None:
+    for logical_id in ("ApiFunction", "QueueSweeperFunction"):
+        prefix = resolved(FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]["WAKEUP_QUEUE_PREFIX"])
+        assert f"arn:aws:sqs:eu-west-1:111111111111:{prefix}*" == WAKEUP_QUEUES, logical_id
+        # The adapter adds 32 hex digits; SQS names hold 80 characters.
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,48}", prefix), prefix
+
+
 def test_every_asl_file_is_deployed_and_every_definition_exists() -> None:
     used = {(ROOT / m["Properties"]["DefinitionUri"]).resolve() for m in STATE_MACHINES.values()}
     assert all(path.is_file() for path in used)
@@ -96,6 +121,10 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
         assert set(policy) == {"Statement"}, f"an unexpected policy: {policy}"
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow"
+            if statement["Sid"] == "WakeupQueues":
+                assert statement["Action"] == ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:ReceiveMessage"]
+                assert resolved(statement["Resource"]) == WAKEUP_QUEUES
+                continue
             assert all("*" not in action for action in statement["Action"])
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for resource in resources:
@@ -113,7 +142,7 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
 
 def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
     for logical_id, function in FUNCTIONS.items():
-        if logical_id not in ("ApiFunction", "RunStatusFunction"):
+        if logical_id not in ("ApiFunction", "RunStatusFunction", "QueueSweeperFunction"):
             assert "Policies" not in function["Properties"], logical_id
     for logical_id, machine in STATE_MACHINES.items():
         properties = machine["Properties"]
@@ -122,16 +151,30 @@ def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_it
         assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
 
 
-def test_run_status_may_only_put_items_and_hears_only_ends_of_this_stacks_machines() -> None:
+def test_run_status_may_only_update_items_and_wake_waiters_and_hears_only_ends_of_this_stacks_machines() -> None:
     properties = FUNCTIONS["RunStatusFunction"]["Properties"]
-    (policy,) = properties["Policies"]
-    (statement,) = policy["Statement"]
-    assert statement["Action"] == ["dynamodb:PutItem"]
-    assert statement["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    granted = statements("RunStatusFunction")
+    assert set(granted) == {"RecordRunEnds", "WakeWaitingCalls"}
+    assert granted["RecordRunEnds"]["Action"] == ["dynamodb:UpdateItem"]
+    assert granted["RecordRunEnds"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
+    assert granted["WakeWaitingCalls"]["Action"] == ["sqs:SendMessage"]
+    assert resolved(granted["WakeWaitingCalls"]["Resource"]) == WAKEUP_QUEUES
     (rule,) = properties["Events"].values()
     pattern = rule["Properties"]["Pattern"]
     assert set(pattern["detail"]["status"]) == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
     assert {ref["Ref"] for ref in pattern["detail"]["stateMachineArn"]} == set(STATE_MACHINES)
+
+
+def test_the_sweeper_may_delete_only_wakeup_queues_every_hour() -> None:
+    properties = FUNCTIONS["QueueSweeperFunction"]["Properties"]
+    granted = statements("QueueSweeperFunction")
+    assert set(granted) == {"FindWakeupQueues", "DeleteOldWakeupQueues"}
+    # ListQueues cannot be granted on a queue; it only lists, the deleting is scoped.
+    assert (granted["FindWakeupQueues"]["Action"], granted["FindWakeupQueues"]["Resource"]) == (["sqs:ListQueues"], "*")
+    assert granted["DeleteOldWakeupQueues"]["Action"] == ["sqs:GetQueueAttributes", "sqs:DeleteQueue"]
+    assert resolved(granted["DeleteOldWakeupQueues"]["Resource"]) == WAKEUP_QUEUES
+    (schedule,) = properties["Events"].values()
+    assert schedule == {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 hour)"}}
 
 
 def test_the_api_function_knows_every_state_machine() -> None:

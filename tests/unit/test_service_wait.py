@@ -4,6 +4,7 @@ Step Functions and the run records are small in-memory fakes of our own adapters
 clock that only the fake sleep (and each AWS call's latency) moves forward, so nothing really sleeps.
 """
 
+import contextlib
 import itertools
 import json
 import random
@@ -17,6 +18,7 @@ from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
 from workflow_api.adapters.run_records import RunRecord
 from workflow_api.adapters.run_signals import RunEnded
 from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
+from workflow_api.adapters.wakeups import WakeupQueueGone
 from workflow_api.catalog import WorkflowCatalog
 from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, WorkflowNotFound
 from workflow_api.parameters import RunOptions
@@ -116,6 +118,7 @@ class FakeRunSignals:
         self.lost = False
         self.failure: Exception | None = None
         self.read_times: list[float] = []
+        self.registrations: list[str] = []
 
     def ended(self, execution_arn: str) -> RunEnded | None:
         assert execution_arn == self.sfn.execution_arn
@@ -126,6 +129,57 @@ class FakeRunSignals:
         if self.lost or self.ends_at is None or at < self.ends_at + self.delivery:
             return None
         return RunEnded("SUCCEEDED", T0_MS + int(self.ends_at * 1000))
+
+    def register(self, execution_arn: str, wakeup_queue_url: str) -> RunEnded | None:
+        """As the real item: the end once it is recorded, else the queue is kept to be woken."""
+        self.registrations.append(wakeup_queue_url)
+        return self.ended(execution_arn)
+
+
+class FakeWakeupQueue:
+    """The container's queue: the run's end arrives ``delivery`` seconds after it happened (the
+    same moment run_status records it), unless ``lost``; ``failure`` makes a receive raise."""
+
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/wakeup-test-1"
+
+    def __init__(self, signals: FakeRunSignals) -> None:
+        self.signals = signals
+        self.lost = False
+        self.failure: Exception | None = None
+        self.waits: list[tuple[float, int]] = []  # (seconds after the start, whole seconds asked)
+        self.delivered = False
+
+    def wait(self, execution_arn: str, seconds: int, calls: Counter[str]) -> bool:
+        assert isinstance(seconds, int) and 1 <= seconds <= 20, seconds
+        sfn = self.signals.sfn
+        assert execution_arn == sfn.execution_arn
+        calls["ReceiveMessage"] += 1
+        at = sfn.clock.now - sfn.started_at
+        self.waits.append((at, seconds))
+        if self.failure is not None:
+            raise self.failure
+        ends_at = self.signals.ends_at
+        arrives = None if self.lost or self.delivered or ends_at is None else ends_at + self.signals.delivery
+        if arrives is not None and arrives <= at + seconds:
+            sfn.clock.now += max(0.0, arrives - at)
+            self.delivered = True  # SQS hands a message out once (it is then hidden for 12 h)
+            return True
+        sfn.clock.now += seconds
+        return False
+
+
+class FakeWakeupQueues:
+    def __init__(self, signals: FakeRunSignals) -> None:
+        self.queue = FakeWakeupQueue(signals)
+        self.failure: Exception | None = None
+        self.leases = 0
+
+    @contextlib.contextmanager
+    def lease(self, calls: Counter[str]):
+        if self.failure is not None:
+            raise self.failure
+        self.leases += 1
+        yield self.queue
 
 
 class UnusedIdempotencyStore:
@@ -144,13 +198,15 @@ class Harness:
         margin: float = 2.0,
         schedule=None,
         signals=False,
+        wakeups=False,
         history_first: float = 2.0,
     ):
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
         ends = [e for e in events if e["type"] == "ExecutionSucceeded"]
         ends_at = (ends[0]["timestamp"] - T0).total_seconds() if ends else None
-        self.signals = FakeRunSignals(self.sfn, ends_at) if signals else None
+        self.signals = FakeRunSignals(self.sfn, ends_at) if signals or wakeups else None
+        self.wakeups = FakeWakeupQueues(self.signals) if wakeups and self.signals else None
         self.records = FakeRunRecords(self.sfn)
         self.loaded: list[str] = []
         self.catalog = WorkflowCatalog(MACHINES, self._load)
@@ -166,6 +222,7 @@ class Harness:
             schedule=schedule or (lambda: PollSchedule(jitter=random.Random(7).random)),
             run_signals=self.signals,
             history_first_seconds=history_first,
+            wakeups=self.wakeups,
         )
 
     def _load(self, arn: str) -> frozenset[str]:
@@ -742,3 +799,122 @@ def test_a_throttled_history_read_after_the_items_news_is_retried_not_left_to_th
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
     assert any(news_at <= at < news_at + 0.5 for at in harness.sfn.read_times)  # the throttled read happened
     assert answer.waited_seconds - news_at < 4.0  # a backed-off retry, not the 5 s fallback
+
+
+# Blocking on the wake-up queue (run_status sends the run's end there) ---------------------------
+
+
+def test_woken_a_long_run_is_answered_at_its_wakeup_with_few_calls():
+    events = _slow_steps(20)
+    harness = Harness(events, wakeups=True)
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 20}
+    # The answer is one history read after the wake-up, not a poll's pause later.
+    assert answer.waited_seconds - arrives <= READ_LATENCY * 2
+    # Reads: right after the start, each second of the first two, every 5 s, and the end's.
+    assert answer.aws_calls["GetExecutionHistory"] <= 8, answer.aws_calls
+    assert answer.aws_calls["GetItem"] == 0  # nothing is polled
+    assert answer.aws_calls["UpdateItem"] == len(harness.signals.registrations) == 1
+    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
+
+
+def test_a_run_over_at_once_is_answered_by_the_first_read_without_blocking():
+    harness = Harness(_hello(step_ms=5), wakeups=True)
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert harness.wakeups.queue.waits == []
+    assert answer.waited_seconds < 0.1
+
+
+def test_a_run_whose_end_is_recorded_before_the_registration_is_read_at_once():
+    harness = Harness(_hello(step_ms=1), wakeups=True)
+    harness.signals.delivery = -0.01  # run_status recorded the end before this call registered
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert harness.sfn.read_times == [pytest.approx(READ_LATENCY)]  # read at once: no first pause
+    assert sum(harness.clock.sleeps) == 0
+
+
+def test_a_lost_wakeup_is_caught_by_a_fallback_history_read():
+    events = _slow_steps(4)
+    harness = Harness(events, wakeups=True)
+    harness.wakeups.queue.lost = True
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.waited_seconds - ended <= 5.0 + READ_LATENCY * 4
+
+
+def test_without_a_wakeup_the_history_is_read_each_second_then_every_five_and_at_the_deadline():
+    harness = Harness(_never_ending(), wakeups=True)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
+
+    assert (answer.http_status, answer.run.to_body()["signalTimeout"]) == (206, True)
+    reads = harness.sfn.read_times
+    gaps = [round(b - a) for a, b in itertools.pairwise(reads)]
+    assert gaps[:2] == [1, 1] and set(gaps[2:-1]) == {5}, (gaps, reads)
+    assert reads[-1] == pytest.approx(20.0, abs=READ_LATENCY * 2)  # the last look, at the deadline
+    assert answer.waited_seconds <= 20.0 + READ_LATENCY * 2  # whole-second receives never overshoot
+    assert all(seconds <= 5 for _, seconds in harness.wakeups.queue.waits)
+
+
+def test_a_deadline_between_whole_seconds_is_kept():
+    harness = Harness(_never_ending(), wakeups=True, max_wait=25, margin=0.0)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=3.4)
+
+    assert answer.http_status == 206
+    assert 3.4 <= answer.waited_seconds <= 3.4 + READ_LATENCY * 2
+
+
+def test_waiting_for_a_task_polls_the_history_and_leases_no_queue():
+    harness = Harness(_slow_steps(3), wakeups=True)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 200
+    assert harness.wakeups.leases == 0  # EventBridge says nothing of tasks
+
+
+@pytest.mark.parametrize("where", ["lease", "register", "receive"])
+def test_when_the_queue_fails_the_call_polls_and_is_still_answered(where):
+    events = _slow_steps(6)
+    harness = Harness(events, wakeups=True)
+    failure = WakeupQueueGone("gone") if where == "receive" else AwsUnavailable("outage")
+    if where == "lease":
+        harness.wakeups.failure = failure
+    elif where == "register":
+        harness.signals.register = lambda *_: (_ for _ in ()).throw(failure)
+    else:
+        harness.wakeups.queue.failure = failure
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.aws_calls["GetItem"] > 0  # polled run_status's item instead
+    assert answer.waited_seconds - arrives <= CAP + READ_LATENCY * 2
+
+
+def test_a_throttled_read_after_a_wakeup_is_retried_after_a_backoff():
+    events = _slow_steps(4)
+    harness = Harness(events, wakeups=True)
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+    harness.sfn.failure = lambda at: AwsThrottled("slow down") if arrives <= at < arrives + 0.2 else None
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert any(arrives <= at < arrives + 0.2 for at in harness.sfn.read_times)  # the throttled read happened
+    assert answer.waited_seconds - arrives < 2.0  # a backed-off retry, not the 5 s fallback

@@ -29,6 +29,9 @@ class Settings(BaseModel):
     # run ended, and at least every fallback seconds in case the event is late or lost.
     history_first_seconds: float = Field(default=2.0, ge=0, alias="HISTORY_FIRST_SECONDS")
     history_fallback_seconds: float = Field(default=5.0, gt=0, alias="HISTORY_FALLBACK_SECONDS")
+    # Waiters block on an SQS queue of their own (named with this prefix) for their run's end,
+    # which run_status sends there; unset, they poll for it (adapters/wakeups.py).
+    wakeup_queue_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,48}$", alias="WAKEUP_QUEUE_PREFIX")
     # Time kept back from the Lambda's remaining time to write the answer.
     answer_margin_seconds: float = Field(default=2.0, ge=0, alias="ANSWER_MARGIN_SECONDS")
 

@@ -13,6 +13,7 @@ from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
 from .adapters.run_signals import RunEnded, RunSignals
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
+from .adapters.wakeups import WakeupQueue, WakeupQueues
 from .catalog import WorkflowCatalog, WorkflowVersion
 from .errors import (
     FieldError,
@@ -119,6 +120,7 @@ class WorkflowService:
         run_signals: RunSignals | None = None,
         history_first_seconds: float = 2.0,
         history_fallback_seconds: float = 5.0,
+        wakeups: WakeupQueues | None = None,
     ) -> None:
         self._catalog = catalog
         self._sfn = stepfunctions
@@ -135,6 +137,7 @@ class WorkflowService:
         self._signals = run_signals
         self._history_first = history_first_seconds
         self._history_fallback = history_fallback_seconds
+        self._wakeups = wakeups
 
     # --- the two operations ------------------------------------------------------------------
 
@@ -309,18 +312,88 @@ class WorkflowService:
         caller gets the run as last seen, never an error, and at least one look is taken when
         the budget allows it, so a run that already ended is reported as ended.
 
-        A look reads the history (an account-wide quota) in the first seconds, where most runs
-        end and EventBridge's delivery delay would add to the answer's lag; for a task reference
-        (EventBridge says nothing of tasks); for the last look; and now and then in case an
-        event is lost. Otherwise it reads run_status's item in DynamoDB, and the history only
-        once that item says the run ended.
+        For the run's end the call blocks on a wake-up queue (``_wait_awake``); for a task
+        reference (EventBridge says nothing of tasks), or when SQS fails, it polls (``_wait_polling``).
         """
         if wait_is_over(initial, wait_until_task_refs):
             return initial, False
         if budget <= 0:
             return initial, True
+        deadline = self._clock() + budget
+        run = initial
+        if self._wakeups is not None and self._signals is not None and not wait_until_task_refs:
+            try:
+                with self._wakeups.lease(calls) as queue:
+                    run, timed_out = self._wait_awake(cursor, run, queue, deadline, calls)
+                if timed_out is not None:
+                    return run, timed_out
+            except ServiceUnavailable:
+                pass  # no queue to wait on: poll for the end instead
+        return self._wait_polling(cursor, run, wait_until_task_refs, deadline, calls)
+
+    def _wait_awake(
+        self, cursor: HistoryCursor, run: RunSnapshot, queue: WakeupQueue, deadline: float, calls: Counter[str]
+    ) -> tuple[RunSnapshot, bool | None]:
+        """Wait for the run's end on ``queue``, reading the history only when it may say more.
+
+        Answers (run, timed_out), timed_out None when the queue failed and the call must poll.
+        The history is read: a moment after the start (a run that is over at once); every second
+        in the first seconds (a container's new queue may miss its first wake-up, and EventBridge's
+        delivery adds to the lag of short runs); when woken; every fallback seconds in case an
+        event is late or lost; and at the deadline. Between reads the call blocks on the queue.
+        """
+        assert self._signals is not None
         begun = self._clock()
-        deadline = begun + budget
+        calls["UpdateItem"] += 1
+        try:
+            woken = self._signals.register(cursor.execution_arn, queue.url) is not None
+        except ServiceUnavailable:
+            return run, None
+        schedule = self._schedule()
+        if not woken:
+            self._sleep(min(schedule.next_pause(), max(0.0, deadline - self._clock())))
+        while True:
+            read = self._read_history(cursor, run, deadline, calls)
+            if read is None:
+                return run, True  # over budget until the deadline: the run as last seen
+            run, throttled, queued = read
+            if wait_is_over(run, frozenset()):
+                return run, False
+            now = self._clock()
+            if now >= deadline:
+                return run, True
+            if woken and (throttled or queued):
+                # The end was heard of but not read: read again after backing off, as when polling.
+                self._sleep(min(schedule.next_pause(throttled=True), deadline - now))
+                continue
+            next_read = now + (1.0 if now - begun < self._history_first else self._history_fallback)
+            woken = False
+            while not woken and (now := self._clock()) < min(next_read, deadline):
+                seconds = min(max(1, round(next_read - now)), int(deadline - now))
+                if seconds < 1:
+                    self._sleep(deadline - now)  # SQS waits whole seconds: the last look comes at the deadline
+                    break
+                try:
+                    woken = queue.wait(cursor.execution_arn, seconds, calls)
+                except ServiceUnavailable:
+                    return run, None
+
+    def _wait_polling(
+        self,
+        cursor: HistoryCursor,
+        initial: RunSnapshot,
+        wait_until_task_refs: frozenset[str],
+        deadline: float,
+        calls: Counter[str],
+    ) -> tuple[RunSnapshot, bool]:
+        """Look at the run on a backing-off schedule until the wait condition holds or the deadline.
+
+        A look reads the history (an account-wide quota) in the first seconds, where most runs
+        end and EventBridge's delivery delay would add to the answer's lag; for a task reference;
+        for the last look; and now and then in case an event is lost. Otherwise it reads
+        run_status's item in DynamoDB, and the history only once that item says the run ended.
+        """
+        begun = self._clock()
         schedule = self._schedule()
         run, throttled = initial, False
         # news: the end the item last reported; acted_on: the end a history read went through after.
@@ -341,21 +414,32 @@ class WorkflowService:
                 news, throttled = self._signal(cursor.execution_arn, calls)
                 if news is None or news == acted_on:
                     continue  # no news: the history has nothing new to say about the run's end
-            queued = self._budget.reserve()
-            if queued and self._clock() + queued > deadline:
+            read = self._read_history(cursor, run, deadline, calls)
+            if read is None:
                 return run, True  # over budget until the deadline: answer with the run as last seen
-            self._sleep(queued)
-            run, throttled = self._look(cursor, run, calls)
+            run, throttled, queued = read
             if not throttled:
                 # A throttled read leaves the news pending, so the next look tries again (after
                 # the longer pause) rather than waiting for the fallback.
                 history_read_at, acted_on = self._clock(), news
             # Queued for the budget is the process's own throttle: back off as for AWS's.
-            throttled = throttled or queued > 0
+            throttled = throttled or queued
             if wait_is_over(run, wait_until_task_refs):
                 return run, False
             if last_look:
                 return run, True
+
+    def _read_history(
+        self, cursor: HistoryCursor, run: RunSnapshot, deadline: float, calls: Counter[str]
+    ) -> tuple[RunSnapshot, bool, bool] | None:
+        """One history read within the process's read budget: (run, whether AWS throttled, whether
+        it queued for the budget), or None when the budget allows no read before the deadline."""
+        queued = self._budget.reserve()
+        if queued and self._clock() + queued > deadline:
+            return None
+        self._sleep(queued)
+        run, throttled = self._look(cursor, run, calls)
+        return run, throttled, queued > 0
 
     def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
         if not wanted:

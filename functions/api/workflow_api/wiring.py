@@ -7,6 +7,7 @@ from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecords
 from .adapters.run_signals import RunSignals
 from .adapters.stepfunctions import StepFunctionsGateway
+from .adapters.wakeups import WakeupQueues
 from .catalog import WorkflowCatalog
 from .config import Settings
 from .service import WorkflowService
@@ -14,6 +15,7 @@ from .waiting import shared_read_budget
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
 
 
 def build_service(
@@ -23,6 +25,7 @@ def build_service(
     catalog: WorkflowCatalog | None = None,
     idempotency_keys: IdempotencyStore | None = None,
     dynamodb_client: "DynamoDBClient | None" = None,
+    sqs_client: "SQSClient | None" = None,
     **options: Any,
 ) -> WorkflowService:
     """``options`` override WorkflowService's keyword arguments (clocks, margins, budget)."""
@@ -36,6 +39,7 @@ def build_service(
         "run_signals": RunSignals(table, retention, dynamodb_client),
         "history_first_seconds": config.history_first_seconds,
         "history_fallback_seconds": config.history_fallback_seconds,
+        "wakeups": WakeupQueues(config.wakeup_queue_prefix, sqs_client) if config.wakeup_queue_prefix else None,
     }
     return WorkflowService(
         catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),

@@ -6,7 +6,7 @@ use, and importing it costs about 80 ms of every cold start (s3transfer, mostly)
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -18,6 +18,7 @@ from ..errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
 # Standard mode retries with jitter and a retry quota; few attempts, because the wait loop does
@@ -28,6 +29,8 @@ CLIENT_CONFIG = Config(
     read_timeout=5,
     tcp_keepalive=True,
 )
+# A wake-up receive is a long poll of up to 20 s (SQS's longest): the answer may take that long.
+LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25))
 
 
 # A botocore session is not thread-safe, its clients are; local mode builds them on threads.
@@ -40,9 +43,9 @@ def _session() -> botocore.session.Session:
 
 
 @cache
-def _client(service: str) -> Any:
+def _client(service: str, config: Config = CLIENT_CONFIG) -> Any:
     with _SESSION_LOCK:
-        return _session().create_client(service, config=CLIENT_CONFIG)
+        return _session().create_client(service, config=config)
 
 
 def stepfunctions_client() -> "SFNClient":
@@ -51,6 +54,10 @@ def stepfunctions_client() -> "SFNClient":
 
 def dynamodb_client() -> "DynamoDBClient":
     return cast("DynamoDBClient", _client("dynamodb"))
+
+
+def sqs_client() -> "SQSClient":
+    return cast("SQSClient", _client("sqs", LONG_POLL_CONFIG))
 
 
 THROTTLING_CODES = frozenset(
@@ -73,16 +80,21 @@ class AwsUnavailable(ServiceUnavailable):
 
 
 @contextmanager
-def dynamodb_errors() -> Iterator[None]:
-    """DynamoDB's failures as ours; a failed condition is left to the caller, who expects it."""
+def aws_errors(service: str, expected: frozenset[str] = frozenset()) -> Iterator[None]:
+    """``service``'s failures as ours; the error codes in ``expected`` are left to the caller."""
     try:
         yield
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code == "ConditionalCheckFailedException":
+        if code in expected:
             raise
         if code in THROTTLING_CODES:
-            raise AwsThrottled("DynamoDB is throttling requests; retry shortly") from exc
-        raise AwsUnavailable("DynamoDB is unavailable; retry shortly") from exc
+            raise AwsThrottled(f"{service} is throttling requests; retry shortly") from exc
+        raise AwsUnavailable(f"{service} is unavailable; retry shortly") from exc
     except BotoCoreError as exc:
-        raise AwsUnavailable("DynamoDB could not be reached; retry shortly") from exc
+        raise AwsUnavailable(f"{service} could not be reached; retry shortly") from exc
+
+
+def dynamodb_errors() -> AbstractContextManager[None]:
+    """DynamoDB's failures as ours; a failed condition is left to the caller, who expects it."""
+    return aws_errors("DynamoDB", frozenset({"ConditionalCheckFailedException"}))

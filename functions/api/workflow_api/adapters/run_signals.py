@@ -1,20 +1,22 @@
-"""Runs' ends, as EventBridge reports them, kept in DynamoDB for waiting calls to read.
+"""Runs' ends, as EventBridge reports them, kept in DynamoDB with the calls waiting on them.
 
 Step Functions' history reads are an account-wide quota (GetExecutionHistory: refill 20/s), so a
 waiter that polls history for its whole wait spends that quota in proportion to callers x poll
 rate. EventBridge's "Step Functions Execution Status Change" event costs no quota: ``run_status``
-(the function the event rule invokes) writes the run's end here. After its first seconds, a waiter
-reads this item on its looks (on-demand DynamoDB, no shared bucket), and the history only when this
-item says the run ended, when a task reference is awaited, for its last look, or now and then in
-case an event is late or lost (EventBridge delivery is best effort). See ``WorkflowService._wait``.
+(the function the event rule invokes) records the run's end here and wakes the calls registered
+on the run (``wakeups.py``): a waiting call registers its wake-up queue here, then blocks on it.
+Without a queue (a task reference is awaited, or SQS failed) a waiter polls this item instead,
+and reads the history once it says the run ended. See ``WorkflowService._wait``.
 
-Item: ``pk = status#<executionArn>``, the Step Functions status and the stop time (epoch ms).
-A run that is redriven ends again later; an event delivered late never overwrites a newer end.
+Item: ``pk = status#<executionArn>``, the Step Functions status and the stop time (epoch ms), and
+``waiters``, the wake-up queues of the calls that waited on the run. A run that is redriven ends
+again later; an event delivered late never overwrites a newer end.
 """
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -40,30 +42,60 @@ class RunSignals:
     def _key(execution_arn: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": f"status#{execution_arn}"}}
 
-    def record(self, execution_arn: str, ended: RunEnded) -> bool:
-        """Keep ``ended`` unless a later end is kept already; answers whether it was kept."""
-        item = {
-            **self._key(execution_arn),
-            "status": {"S": ended.status},
-            "stopDate": {"N": str(ended.stop_date)},
-            "expiresAt": {"N": str(int(time.time()) + self._retention_seconds)},
-        }
+    def _expires_at(self) -> dict[str, str]:
+        return {"N": str(int(time.time()) + self._retention_seconds)}
+
+    def record(self, execution_arn: str, ended: RunEnded) -> list[str] | None:
+        """Keep ``ended`` unless a later end is kept already (then None); answers the wake-up
+        queues of the calls waiting on the run, to be told (``wakeups.wake``).
+
+        The same end again (EventBridge retries an event whose wake-ups failed) is kept again,
+        so its waiters are told again; telling a waiter twice does no harm.
+        """
         try:
             with dynamodb_errors():
-                self._client.put_item(
+                item = self._client.update_item(
                     TableName=self._table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR stopDate < :stop",
-                    ExpressionAttributeValues={":stop": {"N": str(ended.stop_date)}},
-                )
+                    Key=self._key(execution_arn),
+                    UpdateExpression="SET #status = :status, stopDate = :stop, expiresAt = :expires",
+                    ConditionExpression="attribute_not_exists(stopDate) OR stopDate <= :stop",
+                    ExpressionAttributeNames={"#status": "status"},  # a DynamoDB reserved word
+                    ExpressionAttributeValues={
+                        ":status": {"S": ended.status},
+                        ":stop": {"N": str(ended.stop_date)},
+                        ":expires": self._expires_at(),
+                    },
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
         except ClientError:  # only a failed condition gets here: a later end is recorded
-            return False
-        return True
+            return None
+        return sorted(item.get("waiters", {}).get("SS", []))
+
+    def register(self, execution_arn: str, wakeup_queue_url: str) -> RunEnded | None:
+        """Ask for the run's end to be sent to ``wakeup_queue_url``; answers the end if it is
+        recorded already.
+
+        One update of the same item ``record`` updates, so whichever of the two comes second
+        sees the other: the end is recorded after this (and sent to the queue), or this sees it.
+        """
+        with dynamodb_errors():
+            item = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(execution_arn),
+                UpdateExpression="ADD waiters :queue SET expiresAt = if_not_exists(expiresAt, :expires)",
+                ExpressionAttributeValues={":queue": {"SS": [wakeup_queue_url]}, ":expires": self._expires_at()},
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        return self._end_in(item)
 
     def ended(self, execution_arn: str) -> RunEnded | None:
         """The run's latest recorded end; None while no event about its end has arrived."""
         with dynamodb_errors():
             item = self._client.get_item(TableName=self._table, Key=self._key(execution_arn)).get("Item")
-        if not item:
+        return self._end_in(item or {})
+
+    @staticmethod
+    def _end_in(item: Mapping[str, Any]) -> RunEnded | None:
+        if "stopDate" not in item:
             return None
         return RunEnded(status=item["status"]["S"], stop_date=int(item["stopDate"]["N"]))
