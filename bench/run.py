@@ -49,14 +49,14 @@ LIBRARY_FLOOR = (
     "aws_lambda_powertools.event_handler, aws_lambda_powertools.event_handler.openapi.params, "
     "aws_xray_sdk.core, botocore.client"
 )
-# Every Step Functions / DynamoDB call of this process: (monotonic time, the calling thread's tag, operation).
+# Every Step Functions / DynamoDB / SQS call of this process: (monotonic time, the calling thread's tag, operation).
 CALLS: list[tuple[float, str | None, str]] = []
 _tag = threading.local()
 
 
 def _count_call(model: Any, **_: Any) -> None:
     """botocore ``before-call`` hook; moto's executor's own calls (to Lambda) are left out."""
-    if model.service_model.service_name in ("stepfunctions", "dynamodb"):
+    if model.service_model.service_name in ("stepfunctions", "dynamodb", "sqs"):
         CALLS.append((time.monotonic(), getattr(_tag, "name", None), model.name))
 
 
@@ -230,8 +230,8 @@ def workflow_service(extra_machines: dict[str, dict[int, str]], **variant: Any) 
 # The waiting designs compared in section 2, as WorkflowService options (default: as deployed).
 VARIANTS: dict[str, dict[str, Any]] = {
     "": {},
-    ", history polling only (no EventBridge signal)": {"run_signals": None},
-    ", HISTORY_FIRST_SECONDS=0": {"history_first_seconds": 0.0},
+    ", polling the item (no wake-up queue)": {"wakeups": None},
+    ", history polling only": {"run_signals": None, "wakeups": None},
 }
 
 
@@ -272,6 +272,7 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
         "DescribeExecution": per_api("DescribeExecution"),
         "GetExecutionHistory": per_api("GetExecutionHistory"),
         "DynamoDB": per_api("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"),
+        "SQS": per_api("ReceiveMessage", "CreateQueue", "DeleteQueue"),
         "total_median": median(totals),
         "total_max": max(totals),
         "calls_per_s": round(median([t / s["took"] for t, s in zip(totals, samples, strict=True)]), 2),
@@ -551,6 +552,7 @@ CALL_COLUMNS: list[Column] = [
     ("Describe", lambda r: r["DescribeExecution"]),
     ("History", lambda r: r["GetExecutionHistory"]),
     ("DynamoDB", lambda r: r["DynamoDB"]),
+    ("SQS", lambda r: r["SQS"]),
     ("total", lambda r: r["total_median"]),
     ("max", lambda r: r["total_max"]),
     ("calls/s", lambda r: r["calls_per_s"]),
