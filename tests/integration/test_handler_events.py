@@ -31,6 +31,7 @@ def test_every_event_file_is_covered_here() -> None:
         "execute_bad_wait.json",
         "get_workflow.json",
         "run_status_change.json",  # RunStatusFunction's: tests/integration/test_run_signals.py
+        "sweep_queues.json",  # QueueSweeperFunction's: tests/integration/test_wakeups.py
     }
     assert {p.name for p in EVENTS.glob("*.json")} == covered
 

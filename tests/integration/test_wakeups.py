@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import load_event
 from workflow_api.adapters.run_signals import RunEnded, RunSignals
 from workflow_api.adapters.wakeups import (
     QUEUE_MAX_AGE_SECONDS,
@@ -146,7 +147,7 @@ def test_the_sweeper_function_runs_in_local_mode(local_aws: Any) -> None:
     prefix = Settings.from_environment().wakeup_queue_prefix
     assert prefix is not None
     with queues(prefix).lease(Counter()) as queue:
-        answer = local_aws.functions["QueueSweeperFunction"].invoke({})
+        answer = local_aws.functions["QueueSweeperFunction"].invoke(load_event("sweep_queues.json"))
 
         assert answer == {"deleted": 0}  # a queue in use is young
         assert queue.url in queue_urls(prefix)
