@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import load_event
 from workflow_api.adapters.run_signals import RunEnded, RunSignals
 from workflow_api.adapters.wakeups import (
+    NEW_QUEUE_SECONDS,
     QUEUE_MAX_AGE_SECONDS,
     SWEEP_AFTER_SECONDS,
     WakeupQueueGone,
@@ -39,6 +40,14 @@ def queues(prefix: str | None = None, clock: Any = time.time) -> WakeupQueues:
     return WakeupQueues(prefix or f"wakeup-test-{uuid.uuid4().hex[:8]}-", boto3.client("sqs"), clock)
 
 
+def item(execution_arn: str) -> dict[str, Any]:
+    table = Settings.from_environment().idempotency_table_name
+    found: dict[str, Any] = boto3.client("dynamodb").get_item(
+        TableName=table, Key={"pk": {"S": f"status#{execution_arn}"}}, ConsistentRead=True
+    )["Item"]
+    return found
+
+
 def queue_urls(prefix: str) -> list[str]:
     return boto3.client("sqs").list_queues(QueueNamePrefix=prefix).get("QueueUrls", [])
 
@@ -49,9 +58,12 @@ def test_whichever_comes_second_of_registration_and_end_sees_the_other(local_aws
 
     assert store.register(registered_first, url) is None
     assert store.record(registered_first, RunEnded("SUCCEEDED", 5)) == [url]  # the end goes to the queue
+    assert store.record(registered_first, RunEnded("SUCCEEDED", 5)) == []  # told once: the item forgets it
 
     assert store.record(ended_first, RunEnded("FAILED", 7)) == []
     assert store.register(ended_first, url) == RunEnded("FAILED", 7)  # the call reads the end at once
+    for arn in (registered_first, ended_first):  # no queue is left on an ended run's item
+        assert "waiters" not in item(arn), item(arn)
 
 
 def test_the_end_sent_by_run_status_wakes_the_waiting_call_at_once(local_aws: Any) -> None:
@@ -85,9 +97,11 @@ def test_a_message_about_another_run_is_passed_over(local_aws: Any) -> None:
 
 
 def test_a_queue_that_is_gone_is_passed_over_by_wake_and_replaced_by_lease(local_aws: Any) -> None:
-    pool, calls, sqs = queues(), Counter[str](), boto3.client("sqs")
+    now = [time.time()]
+    pool, calls, sqs = queues(clock=lambda: now[0]), Counter[str](), boto3.client("sqs")
     with pool.lease(calls) as kept, pool.lease(calls) as deleted:
         sqs.delete_queue(QueueUrl=deleted.url)
+        now[0] += NEW_QUEUE_SECONDS + 1  # old enough that "does not exist" means gone, not "not yet"
         assert wake([deleted.url, kept.url], run_arn(), RunEnded("SUCCEEDED", 1), sqs) == 1
         with pytest.raises(WakeupQueueGone):
             deleted.wait(run_arn(), 1, calls)

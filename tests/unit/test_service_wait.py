@@ -200,6 +200,7 @@ class Harness:
         signals=False,
         wakeups=False,
         history_first: float = 2.0,
+        read_budget=None,
     ):
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
@@ -223,6 +224,7 @@ class Harness:
             run_signals=self.signals,
             history_first_seconds=history_first,
             wakeups=self.wakeups,
+            read_budget=read_budget,
         )
 
     def _load(self, arn: str) -> frozenset[str]:
@@ -918,3 +920,27 @@ def test_a_throttled_read_after_a_wakeup_is_retried_after_a_backoff():
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
     assert any(arrives <= at < arrives + 0.2 for at in harness.sfn.read_times)  # the throttled read happened
     assert answer.waited_seconds - arrives < 2.0  # a backed-off retry, not the 5 s fallback
+
+
+class AlwaysQueuedBudget:
+    """A read budget that is always just spent: every read waits 10 ms for it."""
+
+    def reserve(self) -> float:
+        return 0.01
+
+
+def test_a_wakeup_about_an_earlier_end_sends_the_call_back_to_its_queue():
+    events = _slow_steps(6)
+    # The item holds the end of the run's first attempt (it was redriven); every read also waits
+    # for the read budget, which must not be taken for AWS refusing the read.
+    harness = Harness(events, wakeups=True, read_budget=AlwaysQueuedBudget())
+    harness.signals.register = lambda *_: RunEnded("FAILED", T0_MS)
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    # Read at once (the earlier end), each second of the first two, every 5 s, and when woken:
+    # blocking on the queue again, not reading the history until something changes.
+    assert len(harness.sfn.read_times) <= 6, harness.sfn.read_times
+    assert answer.waited_seconds - arrives <= 0.01 + READ_LATENCY * 2

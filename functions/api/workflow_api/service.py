@@ -321,7 +321,9 @@ class WorkflowService:
             return initial, True
         deadline = self._clock() + budget
         run = initial
-        if self._wakeups is not None and self._signals is not None and not wait_until_task_refs:
+        # SQS waits whole seconds: with less than one left, a queue could not be waited on.
+        awake = deadline - self._clock() >= 1.0 and not wait_until_task_refs
+        if self._wakeups is not None and self._signals is not None and awake:
             try:
                 with self._wakeups.lease(calls) as queue:
                     run, timed_out = self._wait_awake(cursor, run, queue, deadline, calls)
@@ -356,14 +358,14 @@ class WorkflowService:
             read = self._read_history(cursor, run, deadline, calls)
             if read is None:
                 return run, True  # over budget until the deadline: the run as last seen
-            run, throttled, queued = read
+            run, throttled, _ = read
             if wait_is_over(run, frozenset()):
                 return run, False
             now = self._clock()
             if now >= deadline:
                 return run, True
-            if woken and (throttled or queued):
-                # The end was heard of but not read: read again after backing off, as when polling.
+            if woken and throttled:
+                # The end was heard of but AWS refused the read: read again after backing off.
                 self._sleep(min(schedule.next_pause(throttled=True), deadline - now))
                 continue
             next_read = now + (1.0 if now - begun < self._history_first else self._history_fallback)

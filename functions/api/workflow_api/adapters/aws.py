@@ -30,7 +30,9 @@ CLIENT_CONFIG = Config(
     tcp_keepalive=True,
 )
 # A wake-up receive is a long poll of up to 20 s (SQS's longest): the answer may take that long.
-LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25))
+# One attempt: a retried poll would wait its whole time again, past the caller's deadline; a
+# failed one sends the call back to polling instead.
+LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25, retries={"mode": "standard", "total_max_attempts": 1}))
 
 
 # A botocore session is not thread-safe, its clients are; local mode builds them on threads.
@@ -57,6 +59,10 @@ def dynamodb_client() -> "DynamoDBClient":
 
 
 def sqs_client() -> "SQSClient":
+    return cast("SQSClient", _client("sqs"))
+
+
+def sqs_long_poll_client() -> "SQSClient":
     return cast("SQSClient", _client("sqs", LONG_POLL_CONFIG))
 
 

@@ -16,7 +16,7 @@ again later; an event delivered late never overwrites a newer end.
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -47,17 +47,17 @@ class RunSignals:
 
     def record(self, execution_arn: str, ended: RunEnded) -> list[str] | None:
         """Keep ``ended`` unless a later end is kept already (then None); answers the wake-up
-        queues of the calls waiting on the run, to be told (``wakeups.wake``).
+        queues of the calls waiting on the run, to be told (``wakeups.wake``), and forgets them:
+        the item does not grow with every call that ever waited on a run.
 
-        The same end again (EventBridge retries an event whose wake-ups failed) is kept again,
-        so its waiters are told again; telling a waiter twice does no harm.
+        The same end again (EventBridge delivers at least once) is kept again and tells nobody.
         """
         try:
             with dynamodb_errors():
-                item = self._client.update_item(
+                old = self._client.update_item(
                     TableName=self._table,
                     Key=self._key(execution_arn),
-                    UpdateExpression="SET #status = :status, stopDate = :stop, expiresAt = :expires",
+                    UpdateExpression="SET #status = :status, stopDate = :stop, expiresAt = :expires REMOVE waiters",
                     ConditionExpression="attribute_not_exists(stopDate) OR stopDate <= :stop",
                     ExpressionAttributeNames={"#status": "status"},  # a DynamoDB reserved word
                     ExpressionAttributeValues={
@@ -65,28 +65,34 @@ class RunSignals:
                         ":stop": {"N": str(ended.stop_date)},
                         ":expires": self._expires_at(),
                     },
-                    ReturnValues="ALL_NEW",
-                )["Attributes"]
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes", {})
         except ClientError:  # only a failed condition gets here: a later end is recorded
             return None
-        return sorted(item.get("waiters", {}).get("SS", []))
+        return sorted(old.get("waiters", {}).get("SS", []))
 
     def register(self, execution_arn: str, wakeup_queue_url: str) -> RunEnded | None:
-        """Ask for the run's end to be sent to ``wakeup_queue_url``; answers the end if it is
-        recorded already.
+        """Ask for the run's end to be sent to ``wakeup_queue_url``; answers the end instead if one
+        is recorded already (then nothing is registered).
 
-        One update of the same item ``record`` updates, so whichever of the two comes second
-        sees the other: the end is recorded after this (and sent to the queue), or this sees it.
+        One conditional update of the item ``record`` updates, so whichever of the two comes
+        second sees the other: the end is recorded after this (and sent to the queue), or this
+        sees it. A redriven run's earlier end is answered too: its caller reads the history, finds
+        the run running again, and learns of its next end from the history, not from the queue.
         """
-        with dynamodb_errors():
-            item = self._client.update_item(
-                TableName=self._table,
-                Key=self._key(execution_arn),
-                UpdateExpression="ADD waiters :queue SET expiresAt = if_not_exists(expiresAt, :expires)",
-                ExpressionAttributeValues={":queue": {"SS": [wakeup_queue_url]}, ":expires": self._expires_at()},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        return self._end_in(item)
+        try:
+            with dynamodb_errors():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(execution_arn),
+                    UpdateExpression="ADD waiters :queue SET expiresAt = if_not_exists(expiresAt, :expires)",
+                    ConditionExpression="attribute_not_exists(stopDate)",
+                    ExpressionAttributeValues={":queue": {"SS": [wakeup_queue_url]}, ":expires": self._expires_at()},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ClientError as failed:  # only a failed condition gets here: the end is recorded
+            return self._end_in(cast("dict[str, Any]", failed.response).get("Item", {}))
+        return None
 
     def ended(self, execution_arn: str) -> RunEnded | None:
         """The run's latest recorded end; None while no event about its end has arrived."""

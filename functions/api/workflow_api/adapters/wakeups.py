@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from ..errors import ServiceUnavailable
-from .aws import aws_errors, sqs_client
+from .aws import aws_errors, sqs_client, sqs_long_poll_client
 from .run_signals import RunEnded
 
 if TYPE_CHECKING:
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 QUEUE_MAX_AGE_SECONDS = 3600
 SWEEP_AFTER_SECONDS = QUEUE_MAX_AGE_SECONDS + 300
 LONGEST_POLL_SECONDS = 20  # SQS's own limit on WaitTimeSeconds
+# SQS asks for a second between creating a queue and using it: a queue this young that SQS says
+# does not exist is not yet visible, not gone.
+NEW_QUEUE_SECONDS = 5
 _GONE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 
@@ -56,7 +59,7 @@ class WakeupQueue:
 
     url: str
     created_at: float
-    _client: "SQSClient"
+    _client: "SQSClient"  # the long-poll client: one attempt, a read timeout above the longest poll
     _clock: Callable[[], float]
     gone: bool = False
 
@@ -72,8 +75,8 @@ class WakeupQueue:
                         QueueUrl=self.url, WaitTimeSeconds=min(left, LONGEST_POLL_SECONDS), MaxNumberOfMessages=10
                     ).get("Messages", [])
             except ClientError as exc:
-                self.gone = True
-                raise WakeupQueueGone("The wake-up queue is gone") from exc
+                self.gone = self._clock() - self.created_at > NEW_QUEUE_SECONDS
+                raise WakeupQueueGone("The wake-up queue is gone, or not visible yet") from exc
             if any(_about(message.get("Body", ""), execution_arn) for message in messages):
                 return True
             left = int(until - self._clock())  # after a message about another run: what is left of the wait
@@ -95,9 +98,11 @@ class WakeupQueues:
         name_prefix: str,
         client: "SQSClient | None" = None,
         clock: Callable[[], float] = time.time,
+        long_poll_client: "SQSClient | None" = None,
     ) -> None:
         self._prefix = name_prefix
         self._client = client or sqs_client()
+        self._long_poll_client = long_poll_client or client or sqs_long_poll_client()
         self._clock = clock
         self._idle: list[WakeupQueue] = []
         self._lock = threading.Lock()
@@ -127,7 +132,7 @@ class WakeupQueues:
                 # Messages are kept 60 s and a received one stays hidden for 12 h: never deleted.
                 Attributes={"MessageRetentionPeriod": "60", "VisibilityTimeout": "43200"},
             )
-        return WakeupQueue(url["QueueUrl"], self._clock(), self._client, self._clock)
+        return WakeupQueue(url["QueueUrl"], self._clock(), self._long_poll_client, self._clock)
 
     def _delete(self, queue: WakeupQueue, calls: "Counter[str]") -> None:
         calls["DeleteQueue"] += 1
@@ -138,12 +143,13 @@ class WakeupQueues:
 def wake(queue_urls: Iterable[str], execution_arn: str, ended: RunEnded, client: "SQSClient | None" = None) -> int:
     """Tell the calls waiting on ``execution_arn`` that it ended; answers how many queues were told.
 
-    A queue that is gone (its container was) is passed over. Any other failure is raised, so
-    EventBridge retries the event and the queues are told again.
+    A queue that is gone (its container was) is passed over. Every queue is tried; then the first
+    other failure is raised, so the function's error shows (a call not told learns of the end from
+    its next history read, within HISTORY_FALLBACK_SECONDS).
     """
     client = client or sqs_client()
     body = json.dumps({"executionArn": execution_arn, "status": ended.status, "stopDate": ended.stop_date})
-    told = 0
+    told, failures = 0, []
     for url in queue_urls:
         try:
             with aws_errors("SQS", _GONE):
@@ -151,6 +157,10 @@ def wake(queue_urls: Iterable[str], execution_arn: str, ended: RunEnded, client:
             told += 1
         except ClientError:
             continue
+        except ServiceUnavailable as failure:
+            failures.append(failure)
+    if failures:
+        raise failures[0]
     return told
 
 
