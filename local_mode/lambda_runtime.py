@@ -82,13 +82,22 @@ def isolate_powertools_requests() -> None:
       one request's flush iterated the set while another added to it, and the handler crashed
       with "dictionary changed size during iteration" (seen: a 502 in CI). Only ``Metrics``
       created after this call get the per-thread sets, so local mode calls it before it loads a
-      handler, and the test suite before anything imports one.
+      handler, and the test suite before anything imports one;
+    - the Logger's appended keys (the correlation id, the Lambda context's keys), kept on the one
+      formatter every copy of the handler's Logger shares: a log line could carry another
+      request's ``correlation_id``. Powertools also keeps keys per thread (its ``thread_safe_*``
+      methods, which every log line includes); local mode appends there.
     """
+    from aws_lambda_powertools import Logger
     from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
     from aws_lambda_powertools.metrics import Metrics
 
     if isinstance(BaseRouter.__dict__.get("current_event"), _PerThread):
         return
+    Logger.append_keys = Logger.thread_safe_append_keys  # type: ignore[method-assign]
+    Logger.remove_keys = Logger.thread_safe_remove_keys  # type: ignore[method-assign]
+    Logger.get_current_keys = Logger.thread_safe_get_current_keys  # type: ignore[method-assign]
+    Logger.get_correlation_id = lambda self: self.thread_safe_get_current_keys().get("correlation_id")  # type: ignore[method-assign]
     names = ("current_event", "lambda_context")
     meta = type(BaseRouter)
     per_thread_meta = type(f"PerThread{meta.__name__}", (meta,), {name: _PerThread(name) for name in names})

@@ -1,10 +1,11 @@
 """Local mode's Lambda runtime: concurrent requests in one process stay apart."""
 
+import io
 import json
 import threading
 
 import pytest
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, BaseRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -66,3 +67,30 @@ def test_each_thread_flushes_only_its_own_metrics(
     blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     flushed_names = [[m["Name"] for m in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]] for blob in blobs]
     assert sorted(flushed_names) == [["First"], ["Second"]]
+
+
+def test_each_thread_logs_its_own_correlation_id() -> None:
+    """Two requests at once: each sets its correlation id, then both log."""
+    isolate_powertools_requests()
+    stream = io.StringIO()
+    logger = Logger(service="local-runtime-test", stream=stream)
+    ready = threading.Barrier(2)
+    read_back: dict[str, str | None] = {}
+
+    def request(correlation_id: str) -> None:
+        logger.set_correlation_id(correlation_id)  # what inject_lambda_context and app.py do
+        ready.wait()  # both have set theirs before either logs
+        logger.warning("answered", extra={"request": correlation_id})
+        read_back[correlation_id] = logger.get_correlation_id()
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert sorted((line["request"], line["correlation_id"]) for line in lines) == [
+        ("first", "first"),
+        ("second", "second"),
+    ]
+    assert read_back == {"first": "first", "second": "second"}
