@@ -14,8 +14,9 @@ deleted: a received one stays hidden for 12 h (SQS's longest) and the queue keep
 an earlier call had already answered) is passed over. A queue is replaced once it is an hour old;
 ``sweep`` (a scheduled function) deletes the queues of containers that are gone.
 
-SQS asks for a second between creating a queue and using it: a container's first wait may miss
-its wake-up, and then learns of the end from the history, as it reads it in its first seconds.
+SQS asks for a second between creating a queue and using it. A container's first wait may find
+its queue not there yet (the call then polls, and the queue is kept for the next call) or miss its
+wake-up (the call learns of the end from the history reads of its first seconds).
 """
 
 import json
