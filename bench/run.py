@@ -372,7 +372,7 @@ def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
         "rss_growth_mb": round((status_kb("VmRSS") - rss_before) / 1024),
         "server_cpu_s": round(cpu, 1),
         "api_containers": len(aws.api_function._idle),  # module copies of app.py, one per concurrent call
-        "sfn_calls": dict(Counter(op for _, op in server_calls)),
+        "aws_calls": dict(Counter(op for _, op in server_calls)),  # Step Functions, DynamoDB, SQS
         "sfn_reads_peak_per_s": peak_reads,
         "history_reads": history_reads,
         # What one shared read budget (HISTORY_READS_*: the account's quota) would allow in the burst.
@@ -584,7 +584,7 @@ LOAD_COLUMNS: list[Column] = [
     ("RSS +MB", lambda r: r["rss_growth_mb"]),
     ("CPU s", lambda r: r["server_cpu_s"]),
     ("containers", lambda r: r["api_containers"]),
-    ("SFN calls", lambda r: sum(r["sfn_calls"].values())),
+    ("AWS calls", lambda r: sum(r["aws_calls"].values())),
     ("History", lambda r: r["history_reads"]),
     ("1 budget allows", lambda r: r["one_budget_allows"]),
     ("reads/s peak", lambda r: r["sfn_reads_peak_per_s"]),
