@@ -5,27 +5,19 @@ was when the condition failed (``ReturnValuesOnConditionCheckFailure=ALL_OLD``),
 race costs no second read. Nothing here reads then writes.
 """
 
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..idempotency import KeyRecord, KeyState
-from .aws import AwsUnavailable, dynamodb_client, dynamodb_errors
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .aws import AwsUnavailable, dynamodb_errors
+from .table import TableItems
 
 Item = Mapping[str, Any]
 
 
-class IdempotencyStore:
-    def __init__(self, table_name: str, retention_days: int, client: "DynamoDBClient | None" = None) -> None:
-        self._table = table_name
-        self._retention_seconds = retention_days * 86400
-        self._client = client or dynamodb_client()
-
+class IdempotencyStore(TableItems):
     # --- the writes; each answers None when it won, else the record that beat it -------------
 
     def claim_first(self, record: KeyRecord) -> KeyRecord | None:
@@ -86,7 +78,7 @@ class IdempotencyStore:
             "executionName": {"S": record.execution_name},
             "state": {"S": record.state.value},
             # The record outlives the run's history (retention >= 90 days), then DynamoDB drops it.
-            "expiresAt": {"N": str(int(time.time()) + self._retention_seconds)},
+            "expiresAt": self._expires_at(),
         }
         if record.owner is not None:
             item["owner"] = {"S": record.owner}

@@ -3,14 +3,10 @@
 Written only when the caller gave either, so a plain call costs no DynamoDB write.
 """
 
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .aws import dynamodb_client, dynamodb_errors
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .aws import dynamodb_errors
+from .table import TableItems
 
 
 @dataclass(frozen=True)
@@ -19,12 +15,7 @@ class RunRecord:
     priority: int = 0
 
 
-class RunRecords:
-    def __init__(self, table_name: str, retention_days: int, client: "DynamoDBClient | None" = None) -> None:
-        self._table = table_name
-        self._retention_seconds = retention_days * 86400
-        self._client = client or dynamodb_client()
-
+class RunRecords(TableItems):
     @staticmethod
     def _key(workflow_id: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": f"run#{workflow_id}"}}
@@ -33,7 +24,7 @@ class RunRecords:
         item = {
             **self._key(workflow_id),
             "priority": {"N": str(record.priority)},
-            "expiresAt": {"N": str(int(time.time()) + self._retention_seconds)},
+            "expiresAt": self._expires_at(),
         }
         if record.correlation_id is not None:
             item["correlationId"] = {"S": record.correlation_id}

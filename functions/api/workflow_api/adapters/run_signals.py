@@ -13,17 +13,14 @@ Item: ``pk = status#<executionArn>``, the Step Functions status and the stop tim
 again later; an event delivered late never overwrites a newer end.
 """
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from .aws import dynamodb_client, dynamodb_errors
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .aws import dynamodb_errors
+from .table import TableItems
 
 
 @dataclass(frozen=True)
@@ -32,18 +29,10 @@ class RunEnded:
     stop_date: int  # epoch milliseconds
 
 
-class RunSignals:
-    def __init__(self, table_name: str, retention_days: int, client: "DynamoDBClient | None" = None) -> None:
-        self._table = table_name
-        self._retention_seconds = retention_days * 86400
-        self._client = client or dynamodb_client()
-
+class RunSignals(TableItems):
     @staticmethod
     def _key(execution_arn: str) -> dict[str, dict[str, str]]:
         return {"pk": {"S": f"status#{execution_arn}"}}
-
-    def _expires_at(self) -> dict[str, str]:
-        return {"N": str(int(time.time()) + self._retention_seconds)}
 
     def record(self, execution_arn: str, ended: RunEnded) -> list[str] | None:
         """Keep ``ended`` unless a later end is kept already (then None); answers the wake-up
