@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from workflow_api import http_errors, openapi
@@ -148,6 +149,8 @@ def openapi_document() -> dict[str, Any]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+# powertools writes ColdStart with single_metric, which does not read POWERTOOLS_METRICS_DISABLED
+# (local mode's setting): asked for only when metrics are on.
+@metrics.log_metrics(capture_cold_start_metric=not is_metrics_disabled())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
 
 from local_mode.gateway import Router, proxy_event
 from workflow_api import service
@@ -125,3 +126,15 @@ def test_an_unexpected_failure_is_a_bare_500(local_aws: Any, monkeypatch: pytest
     assert status == 500
     assert_safe(status, body)
     assert json.loads(body)["message"] == "Internal error; it has been logged"
+
+
+def test_local_mode_prints_no_metrics_not_even_the_cold_start(
+    local_aws: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Local mode turns metrics off (POWERTOOLS_METRICS_DISABLED): no EMF blob on the console,
+    including the ColdStart one that powertools writes apart from the others."""
+    reset_cold_start_flag()  # a cold start, whatever this process served before
+    status, _ = invoke(local_aws, "POST", "/api/workflow/execute/hello_world", b'{"name": "Ada"}')
+    assert status == 200
+    printed = capfd.readouterr()
+    assert '"_aws"' not in printed.out + printed.err
