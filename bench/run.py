@@ -9,6 +9,7 @@ figure means.
 import bisect
 import io
 import json
+import math
 import os
 import platform
 import re
@@ -54,10 +55,29 @@ CALLS: list[tuple[float, str | None, str]] = []
 _tag = threading.local()
 
 
+# Section 1's woken answers, step by step after the run's end: run_status records the end (its
+# UpdateItem) and sends the wake-up, the waiting call's receive returns, it reads the history.
+LAG_STAGES = (
+    ("end recorded", "UpdateItem"),
+    ("wake-up sent", "SendMessage"),
+    ("call woken", "ReceiveMessage"),
+    ("history read", "GetExecutionHistory"),
+)
+# (wall time, operation) as each call of those kinds returns, while section 1 runs our calls.
+STAGES: list[tuple[float, str]] = []
+_recording_stages = threading.Event()
+
+
 def _count_call(model: Any, **_: Any) -> None:
     """botocore ``before-call`` hook; moto's executor's own calls (to Lambda) are left out."""
     if model.service_model.service_name in ("stepfunctions", "dynamodb", "sqs"):
         CALLS.append((time.monotonic(), getattr(_tag, "name", None), model.name))
+
+
+def _stage_done(model: Any, **_: Any) -> None:
+    """botocore ``after-call`` hook for LAG_STAGES."""
+    if _recording_stages.is_set():
+        STAGES.append((time.time(), model.name))
 
 
 def median(values: list[float]) -> float:
@@ -126,14 +146,25 @@ def _lag(sfn: Any, arn: str, took: float, answered_at: float) -> dict[str, float
 
 
 def lag_ours(url: str, sfn: Any, machine: str, delay: int) -> dict[str, float] | None:
+    """Our lag; with ``stage`` keys (seconds after the run's end) when the answer came by wake-up."""
     body = json.dumps({"delaySeconds": delay}).encode()
-    result = load.call(f"{url}/api/workflow/execute/slow_steps", body, "10")
-    answered_at = time.time()
+    STAGES.clear()
+    _recording_stages.set()
+    try:
+        result = load.call(f"{url}/api/workflow/execute/slow_steps", body, "10")
+        answered_at = time.time()
+    finally:
+        _recording_stages.clear()
     if result["status"] != 200:
         return None
-    return _lag(
-        sfn, execution_arn(machine, str(result["workflow_id"]).split(".", 2)[2]), result["latency"], answered_at
-    )
+    lag = _lag(sfn, execution_arn(machine, str(result["workflow_id"]).split(".", 2)[2]), result["latency"], answered_at)
+    ended = at = answered_at - lag["after_end"]
+    for stage, operation in LAG_STAGES:  # each the first of its kind after the one before
+        at = next((t for t, op in list(STAGES) if op == operation and at <= t <= answered_at), math.nan)
+        if math.isnan(at):
+            break  # not woken: a history read saw the end first
+        lag[f"stage {stage}"] = at - ended
+    return lag
 
 
 def lag_baseline(sfn: Any, machine: str, delay: int, read_history: bool = False) -> dict[str, float]:
@@ -164,16 +195,21 @@ def completion_lag(url: str, sfn: Any, machine: str) -> list[dict[str, Any]]:
             samples["baseline_history"].append(lag_baseline(sfn, machine, delay, read_history=True))
         for client, runs in samples.items():
             lags, after_end = [s["lag"] for s in runs], [s["after_end"] for s in runs]
-            rows.append(
-                {
-                    "delay_s": delay,
-                    "client": client,
-                    "runs": len(runs),
-                    "errors": errors if client == "ours" else 0,
-                    "lag_ms": {"median": ms(median(lags)), "p95": ms(p95(lags))},
-                    "after_end_ms": {"median": ms(median(after_end)), "p95": ms(p95(after_end))},
-                }
-            )
+            row: dict[str, Any] = {
+                "delay_s": delay,
+                "client": client,
+                "runs": len(runs),
+                "errors": errors if client == "ours" else 0,
+                "lag_ms": {"median": ms(median(lags)), "p95": ms(p95(lags))},
+                "after_end_ms": {"median": ms(median(after_end)), "p95": ms(p95(after_end))},
+            }
+            if client == "ours":
+                woken = [s for s in runs if f"stage {LAG_STAGES[-1][0]}" in s]
+                row["woken"] = len(woken)
+                row["stages_after_end_ms"] = {
+                    stage: ms(median([s[f"stage {stage}"] for s in woken])) for stage, _ in LAG_STAGES
+                } | {"answered": ms(median([s["after_end"] for s in woken]))}
+            rows.append(row)
         progress(f"lag, {delay} s runs: done")
     return rows
 
@@ -609,6 +645,12 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"1. Completion lag: response time - run duration, ms ({LAG_RUNS} runs a row, interleaved)",
         *grid(LAG_COLUMNS, result["lag"]),
+        *[
+            f"   ours, {r['delay_s']} s runs, after the run's end (median ms; {r['woken']} of {r['runs']} woken): "
+            + ", ".join(f"{stage} {at}" for stage, at in r["stages_after_end_ms"].items())
+            for r in result["lag"]
+            if r["client"] == "ours"
+        ],
         "",
         f"2. AWS calls per synchronous request, service in process (waitForSeconds {WAIT}; median of {CALL_REPEATS})",
         *grid(CALL_COLUMNS, result["calls"]),
@@ -651,6 +693,7 @@ def main() -> None:
     sys.path[:0] = [str(API_CODE), str(ROOT)]
     # Every session built from now on carries the hook (moto swaps boto3's default session out).
     BUILTIN_HANDLERS.append(("before-call", _count_call))
+    BUILTIN_HANDLERS.append(("after-call", _stage_done))
     _tag.name = "bench"
     report, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the server prints a line per request
     result: dict[str, Any] = {"machine": machine()}
