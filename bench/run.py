@@ -217,8 +217,9 @@ def completion_lag(url: str, sfn: Any, machine: str) -> list[dict[str, Any]]:
 # --- 2. AWS calls per request -----------------------------------------------------------------
 
 
-def long_history_machine(sfn: Any) -> str:
-    """A Map of MAP_ITEMS Pass iterations, then a Wait of 2 s: ~4 events per item (bench only)."""
+def long_history_machine(aws: Any) -> str:
+    """A Map of MAP_ITEMS Pass iterations, then a Wait of 2 s: ~4 events per item (bench only;
+    local mode delivers its ends to run_status as for the template's machines)."""
     definition = {
         "StartAt": "fan_out",
         "States": {
@@ -236,12 +237,7 @@ def long_history_machine(sfn: Any) -> str:
             "pause": {"Type": "Wait", "Seconds": 2, "End": True},
         },
     }
-    created = sfn.create_state_machine(
-        name="bench-long-history",
-        definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/bench",
-    )
-    return str(created["stateMachineArn"])
+    return str(aws.add_state_machine("bench-long-history", definition))
 
 
 def workflow_service(extra_machines: dict[str, dict[int, str]], **variant: Any) -> Any:
@@ -322,8 +318,8 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
     }
 
 
-def calls_per_request(sfn: Any) -> tuple[list[dict[str, Any]], str]:
-    long_arn = long_history_machine(sfn)
+def calls_per_request(aws: Any) -> tuple[list[dict[str, Any]], str]:
+    long_arn = long_history_machine(aws)
     machines = {"bench_long_history": {1: long_arn}}
     services = {name: workflow_service(machines, **variant) for name, variant in VARIANTS.items()}
     service = services[""]
@@ -704,7 +700,7 @@ def main() -> None:
         lag_ours(url, sfn, slow_steps, 0)  # warm: first Lambda imports, first clients
         lag_baseline(sfn, slow_steps, 0)
         result["lag"] = completion_lag(url, sfn, slow_steps)
-        result["calls"], long_arn = calls_per_request(sfn)
+        result["calls"], long_arn = calls_per_request(aws)
         result["concurrency"] = []
         for callers in CONCURRENCY:
             result["concurrency"].append(concurrency(aws, url, callers))

@@ -123,6 +123,16 @@ def test_the_rule_pattern_matches_only_ends_of_the_stacks_machines(local_aws: An
         matches({"detail": {"status": [{"prefix": "SUCC"}]}}, event)
 
 
+def test_a_state_machine_added_to_local_mode_has_its_ends_recorded(local_aws: Any) -> None:
+    definition = {"StartAt": "done", "States": {"done": {"Type": "Pass", "End": True}}}
+    machine = local_aws.add_state_machine(f"added-{uuid.uuid4().hex[:8]}", definition)
+    sfn = boto3.client("stepfunctions")
+
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+
+    assert recorded_end(arn).status == "SUCCEEDED"
+
+
 def test_the_event_file_for_sam_local_invoke_is_recorded_by_run_status(local_aws: Any) -> None:
     event = load_event("run_status_change.json")
     function = local_aws.functions["RunStatusFunction"]
