@@ -6,6 +6,7 @@ the routes' OpenAPI document (local mode serves it at /api/openapi.json).
 """
 
 import json
+import time
 from functools import cache
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from workflow_api.models import StartWorkflowRequest
 from workflow_api.observability import logger, metrics, record_answer, tracer
 from workflow_api.parameters import RunOptions, read_run_options
 from workflow_api.service import RunAnswer, StartCommand, WorkflowService
+from workflow_api.waiting import gateway_seconds_left
 from workflow_api.wiring import build_service
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -56,7 +58,9 @@ def _require_json() -> None:
 
 
 def _remaining_seconds() -> float:
-    return app.lambda_context.get_remaining_time_in_millis() / 1000
+    """Time left to answer: the Lambda's own, or API Gateway's 29 s from the request's arrival."""
+    arrived = (app.current_event.get("requestContext") or {}).get("requestTimeEpoch")
+    return min(app.lambda_context.get_remaining_time_in_millis() / 1000, gateway_seconds_left(arrived, time.time()))
 
 
 def _respond(answer: RunAnswer) -> Response[str]:

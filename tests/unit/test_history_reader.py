@@ -256,3 +256,50 @@ def test_server_error_becomes_aws_unavailable():
 
     with pytest.raises(AwsUnavailable):
         _read(client, HistoryCursor(EXECUTION_ARN))
+
+
+# What botocore really does with WAITING_READ_CONFIG ------------------------------------------------
+
+
+def test_a_waiting_read_is_tried_once_and_a_plain_read_is_retried(monkeypatch: pytest.MonkeyPatch):
+    """The reads of a waiting call go to the client that botocore tries once; GET's reads retry.
+    Every attempt is answered ThrottlingException before it leaves the process (``before-send``)."""
+    import botocore.session
+    from botocore.awsrequest import AWSResponse
+
+    from workflow_api.adapters.aws import CLIENT_CONFIG, WAITING_READ_CONFIG
+
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # botocore's backoff between attempts
+    attempts: list[str] = []
+
+    def throttle(request: Any, **_: Any) -> AWSResponse:
+        attempts.append(request.url)
+        body = b'{"__type": "ThrottlingException", "message": "Rate exceeded"}'
+        return AWSResponse(request.url, 400, {"x-amzn-requestid": "test"}, _Raw(body))
+
+    session = botocore.session.get_session()
+    session.set_credentials("test", "test")
+    session.register("before-send.states.GetExecutionHistory", throttle)
+    retrying = session.create_client("stepfunctions", region_name="us-east-1", config=CLIENT_CONFIG)
+    once = session.create_client("stepfunctions", region_name="us-east-1", config=WAITING_READ_CONFIG)
+    gateway = StepFunctionsGateway(retrying, waiting_client=once)
+
+    calls: Counter[str] = Counter()
+    with pytest.raises(AwsThrottled):
+        gateway.read_new_events(HistoryCursor(EXECUTION_ARN), calls, waiting=True)
+    assert len(attempts) == calls["GetExecutionHistory"] == 1
+
+    attempts.clear()
+    with pytest.raises(AwsThrottled):
+        gateway.read_new_events(HistoryCursor(EXECUTION_ARN), Counter())
+    assert len(attempts) == 4  # "max_attempts": 3 is three retries after the first try
+
+
+class _Raw:
+    """The raw stream an AWSResponse reads its body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body

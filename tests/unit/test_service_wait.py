@@ -61,6 +61,7 @@ class FakeStepFunctions:
         self.events = events
         self.starts: list[tuple[str, str, str]] = []
         self.read_times: list[float] = []  # seconds after the start
+        self.waiting_reads: list[bool] = []  # per read: made as a waiting call's (tried once)?
         self.failure: Callable[[float], Exception | None] = lambda at: None
         self.started_at: float | None = None
         self.execution_arn: str | None = None
@@ -76,7 +77,8 @@ class FakeStepFunctions:
     def start_or_find(self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]):
         return self.start(state_machine_arn, execution_name, workflow_input, calls)
 
-    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str]) -> int:
+    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str], *, waiting: bool = False) -> int:
+        self.waiting_reads.append(waiting)
         calls["GetExecutionHistory"] += 1
         self.clock.now += READ_LATENCY
         assert cursor.execution_arn == self.execution_arn
@@ -294,6 +296,8 @@ def test_answers_200_as_soon_as_the_run_is_terminal():
     assert harness.reads_from(ended) == 1
     assert answer.waited_seconds - ended < 0.5
     assert answer.aws_calls["StartExecution"] == 1
+    # Each read tried once (the wait loop, not botocore, backs off): the deadline holds.
+    assert harness.sfn.waiting_reads and all(harness.sfn.waiting_reads)
     assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times)
 
 
@@ -762,6 +766,7 @@ def test_get_reads_the_run_as_it_stands():
     answer = harness.service.get(started.run.workflow_id, "req-get")
 
     body = answer.run.to_body()
+    assert harness.sfn.waiting_reads[-1] is False  # a GET is not bound by a wait: botocore retries it
     assert answer.http_status == 200
     assert body["status"] == "COMPLETED"
     assert body["requestId"] == "req-get"

@@ -1,6 +1,7 @@
 """wait_is_over, wait_budget and PollSchedule: when a synchronous call answers and how often it looks."""
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from workflow_api.history import RunSnapshot
 from workflow_api.status import WorkflowStatus
-from workflow_api.waiting import PollSchedule, wait_budget, wait_is_over
+from workflow_api.waiting import PollSchedule, gateway_seconds_left, wait_budget, wait_is_over
 
 
 def _run(status=WorkflowStatus.RUNNING, done=()):
@@ -192,3 +193,25 @@ def test_call_budget_queues_reads_over_its_rate() -> None:
     assert budget.reserve() == 1.0
     now[0] = 10.0  # a quiet spell refills the bucket, never past the burst
     assert [budget.reserve(), budget.reserve(), budget.reserve()] == [0.0, 0.0, 0.5]
+
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("arrived_ms", "expected"),
+    [
+        (NOW * 1000, 29.0),  # just arrived: all of API Gateway's 29 s
+        ((NOW - 1.5) * 1000, 27.5),  # a cold start of 1.5 s counts
+        ((NOW - 28.9) * 1000, pytest.approx(0.1)),
+        ((NOW + 0.3) * 1000, 29.0),  # the Lambda host's clock a little behind API Gateway's
+        ((NOW - 29) * 1000, math.inf),  # API Gateway has given up: no live caller sent this
+        ((NOW - 13 * 3600) * 1000, math.inf),  # an event file replayed by sam local invoke
+        ((NOW + 5) * 1000, math.inf),
+        (None, math.inf),  # a direct invocation
+        ("1764360000000", math.inf),
+        (True, math.inf),
+    ],
+)
+def test_gateway_seconds_left_counts_from_the_requests_arrival(arrived_ms, expected):
+    assert gateway_seconds_left(arrived_ms, NOW) == expected

@@ -160,15 +160,15 @@ class WorkflowService:
             calls["GetItem"] += 1
             record = self._records.get(workflow_id)
 
-        budget = wait_budget(options.wait_for_seconds, self._max_wait, remaining_seconds(), self._margin)
         begun = self._clock()
+        deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, remaining_seconds(), self._margin)
         at = launch.started.start_time if launch.started else 0
         initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
         cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
         if launch.replayed:
             # The run is not ours: its input, status and times come from its history, not the call.
             initial = self._look(cursor, RunSnapshot(), calls)[0]
-        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, budget, calls)
+        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, deadline, calls)
         answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
         answer.started, answer.replayed = not launch.replayed, launch.replayed
         answer.waited_seconds = self._clock() - begun
@@ -281,7 +281,7 @@ class WorkflowService:
     def _look(self, cursor: HistoryCursor, run: RunSnapshot, calls: Counter[str]) -> tuple[RunSnapshot, bool]:
         """Read what is new in the run's history: (run as it now stands, whether AWS throttled)."""
         try:
-            if self._sfn.read_new_events(cursor, calls):
+            if self._sfn.read_new_events(cursor, calls, waiting=True):
                 run = fold(cursor.events.values())
         except RunNotFound:
             pass  # right after the start, history is eventually consistent
@@ -303,10 +303,10 @@ class WorkflowService:
         cursor: HistoryCursor,
         initial: RunSnapshot,
         wait_until_task_refs: frozenset[str],
-        budget: float,
+        deadline: float,
         calls: Counter[str],
     ) -> tuple[RunSnapshot, bool]:
-        """Look at the run until the wait condition holds or the budget is spent.
+        """Look at the run until the wait condition holds or the deadline (``clock`` time) comes.
 
         Answers (run, timed_out). Throttling and outages only lengthen the pauses: a waiting
         caller gets the run as last seen, never an error, and at least one look is taken when
@@ -317,9 +317,8 @@ class WorkflowService:
         """
         if wait_is_over(initial, wait_until_task_refs):
             return initial, False
-        if budget <= 0:
+        if deadline <= self._clock():
             return initial, True
-        deadline = self._clock() + budget
         run = initial
         # SQS waits whole seconds: with less than one left, a queue could not be waited on.
         awake = deadline - self._clock() >= 1.0 and not wait_until_task_refs

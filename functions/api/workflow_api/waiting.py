@@ -1,5 +1,6 @@
 """When a synchronous call may answer, and how often it looks: pure, so it is tested without AWS."""
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -15,8 +16,26 @@ def wait_is_over(run: RunSnapshot, wait_until_task_refs: frozenset[str]) -> bool
     return run.status.is_terminal or not wait_until_task_refs.isdisjoint(run.completed_task_refs)
 
 
+# API Gateway's REST integration timeout: past it the caller gets a 504, whatever the Lambda answers.
+API_GATEWAY_TIMEOUT_SECONDS = 29.0
+
+
+def gateway_seconds_left(request_time_epoch_ms: object, now: float) -> float:
+    """Seconds before API Gateway gives up on the request, counted from its arrival, so a cold
+    start and the calls before the wait count too. Infinite when the event does not say when the
+    request came (a direct invocation), or says a time no caller can still be waiting since (an
+    event file replayed by ``sam local invoke``): then the Lambda's own time is the only limit."""
+    if not isinstance(request_time_epoch_ms, int | float) or isinstance(request_time_epoch_ms, bool):
+        return math.inf
+    age = now - request_time_epoch_ms / 1000
+    if not -1.0 <= age < API_GATEWAY_TIMEOUT_SECONDS:  # a second of clock skew between AWS hosts
+        return math.inf
+    return API_GATEWAY_TIMEOUT_SECONDS - max(age, 0.0)
+
+
 def wait_budget(wait_for_seconds: int, max_wait_seconds: int, remaining_seconds: float, margin_seconds: float) -> float:
-    """Seconds this call may wait: the caller's wish, clamped, and never past the Lambda's end."""
+    """Seconds this call may wait: the caller's wish, clamped, and never so long that the answer
+    (one last read, within the margin) would come after the Lambda's or API Gateway's end."""
     return max(0.0, min(float(wait_for_seconds), float(max_wait_seconds), remaining_seconds - margin_seconds))
 
 

@@ -34,6 +34,14 @@ CLIENT_CONFIG = Config(
 # failed one sends the call back to polling instead.
 LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25, retries={"mode": "standard", "total_max_attempts": 1}))
 
+# A history read made while a call waits is tried once, with short timeouts: the wait loop backs
+# off on its own and knows the caller's deadline, while botocore's retries would spend up to ~7 s
+# of it unseen (backoffs of up to 1, 2 and 4 s) on reads that neither the read budget nor the
+# answer's aws_calls count. ANSWER_MARGIN_SECONDS covers one such read stalling to its timeouts.
+WAITING_READ_CONFIG = CLIENT_CONFIG.merge(
+    Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+)
+
 
 # A botocore session is not thread-safe, its clients are; local mode builds them on threads.
 _SESSION_LOCK = threading.Lock()
@@ -52,6 +60,10 @@ def _client(service: str, config: Config = CLIENT_CONFIG) -> Any:
 
 def stepfunctions_client() -> "SFNClient":
     return cast("SFNClient", _client("stepfunctions"))
+
+
+def stepfunctions_waiting_client() -> "SFNClient":
+    return cast("SFNClient", _client("stepfunctions", WAITING_READ_CONFIG))
 
 
 def dynamodb_client() -> "DynamoDBClient":

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..errors import RunNotFound, ServiceUnavailable, WorkflowNotFound
 from ..history import Event, epoch_millis, state_names
 from ..status import WorkflowStatus, from_step_functions
-from .aws import THROTTLING_CODES, AwsThrottled, AwsUnavailable, stepfunctions_client
+from .aws import THROTTLING_CODES, AwsThrottled, AwsUnavailable, stepfunctions_client, stepfunctions_waiting_client
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -69,8 +69,10 @@ class HistoryCursor:
 
 
 class StepFunctionsGateway:
-    def __init__(self, client: "SFNClient | None" = None) -> None:
+    def __init__(self, client: "SFNClient | None" = None, waiting_client: "SFNClient | None" = None) -> None:
         self._client = client or stepfunctions_client()
+        # For the reads of a waiting call: tried once (adapters/aws.py, WAITING_READ_CONFIG).
+        self._waiting_client = waiting_client or (client if client is not None else stepfunctions_waiting_client())
 
     def start(
         self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]
@@ -106,8 +108,9 @@ class StepFunctionsGateway:
             return None
         return from_step_functions(answer["status"])
 
-    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str]) -> int:
-        """Add the events not yet in ``cursor``; answer how many were new.
+    def read_new_events(self, cursor: HistoryCursor, calls: Counter[str], *, waiting: bool = False) -> int:
+        """Add the events not yet in ``cursor``; answer how many were new. ``waiting``: for a call
+        that waits, each page is tried once, and a throttled page is the wait loop's to back off.
 
         Asks newest-first and stops at the first page that reaches an event already seen, so a
         long history is read once, not on every look. A service that ignores ``reverseOrder``
@@ -123,10 +126,11 @@ class StepFunctionsGateway:
         # Merged only once the read is whole: a read cut short (throttled on page 2) must not
         # leave a gap that the next look, stopping at the newest event seen, would never fill.
         new: dict[int, Event] = {}
+        client = self._waiting_client if waiting else self._client
         while True:
             calls["GetExecutionHistory"] += 1
             with _translated(not_found=RunNotFound):
-                page = self._client.get_execution_history(**request)
+                page = client.get_execution_history(**request)
             events = page["events"]
             new.update((event["id"], event) for event in events if event["id"] > last_seen)
             token = page.get("nextToken")
