@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from tests.conftest import load_event
-from workflow_api.adapters.run_signals import RunEnded, RunSignals
+from workflow_api.adapters.run_signals import MAX_WAITERS, RunEnded, RunSignals, WaitersFull
 from workflow_api.adapters.wakeups import (
     NEW_QUEUE_SECONDS,
     QUEUE_MAX_AGE_SECONDS,
@@ -64,6 +64,21 @@ def test_whichever_comes_second_of_registration_and_end_sees_the_other(local_aws
     assert store.register(ended_first, url) == RunEnded("FAILED", 7)  # the call reads the end at once
     for arn in (registered_first, ended_first):  # no queue is left on an ended run's item
         assert "waiters" not in item(arn), item(arn)
+
+
+def test_a_runs_item_holds_a_bounded_number_of_waiters(local_aws: Any) -> None:
+    store, arn = signals(), run_arn()
+    urls = [f"https://sqs.us-east-1.amazonaws.com/123456789012/wakeup-x-{i}" for i in range(MAX_WAITERS + 1)]
+    for url in urls[:MAX_WAITERS]:
+        assert store.register(arn, url) is None
+
+    with pytest.raises(WaitersFull):  # this call polls the item instead
+        store.register(arn, urls[-1])
+    assert store.register(arn, urls[0]) is None  # a queue already there: nothing grows
+    assert len(item(arn)["waiters"]["SS"]) == MAX_WAITERS
+
+    assert store.record(arn, RunEnded("SUCCEEDED", 9)) == sorted(urls[:MAX_WAITERS])  # every one is told
+    assert store.register(arn, urls[-1]) == RunEnded("SUCCEEDED", 9)  # the end, not "full"
 
 
 def test_the_end_sent_by_run_status_wakes_the_waiting_call_at_once(local_aws: Any) -> None:

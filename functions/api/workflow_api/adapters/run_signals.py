@@ -19,8 +19,19 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
+from ..errors import ServiceUnavailable
 from .aws import dynamodb_errors
 from .table import TableItems
+
+# Wake-up queues one run's item holds (~125 bytes each: about 4 KB, 4 write units a registration).
+# Many calls wait on one run only when they join it by idempotency key; past the cap a call polls
+# the item instead. Without it, a long run's item would grow by a queue per container and hour of
+# waiting, each registration costing more write units, up to DynamoDB's 400 KB item limit.
+MAX_WAITERS = 32
+
+
+class WaitersFull(ServiceUnavailable):
+    """The run's item holds MAX_WAITERS queues: this call polls for the run's end instead."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,8 @@ class RunSignals(TableItems):
 
     def register(self, execution_arn: str, wakeup_queue_url: str) -> RunEnded | None:
         """Ask for the run's end to be sent to ``wakeup_queue_url``; answers the end instead if one
-        is recorded already (then nothing is registered).
+        is recorded already (then nothing is registered). WaitersFull when MAX_WAITERS other
+        queues are registered: the caller polls.
 
         One conditional update of the item ``record`` updates, so whichever of the two comes
         second sees the other: the end is recorded after this (and sent to the queue), or this
@@ -75,12 +87,22 @@ class RunSignals(TableItems):
                     TableName=self._table,
                     Key=self._key(execution_arn),
                     UpdateExpression="ADD waiters :queue SET expiresAt = if_not_exists(expiresAt, :expires)",
-                    ConditionExpression="attribute_not_exists(stopDate)",
-                    ExpressionAttributeValues={":queue": {"SS": [wakeup_queue_url]}, ":expires": self._expires_at()},
+                    ConditionExpression="attribute_not_exists(stopDate) AND (attribute_not_exists(waiters)"
+                    " OR size(waiters) < :most OR contains(waiters, :url))",
+                    ExpressionAttributeValues={
+                        ":queue": {"SS": [wakeup_queue_url]},
+                        ":url": {"S": wakeup_queue_url},
+                        ":most": {"N": str(MAX_WAITERS)},
+                        ":expires": self._expires_at(),
+                    },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
-        except ClientError as failed:  # only a failed condition gets here: the end is recorded
-            return self._end_in(cast("dict[str, Any]", failed.response).get("Item", {}))
+        except ClientError as failed:  # only a failed condition gets here: an end, or a full item
+            item = cast("dict[str, Any]", failed.response).get("Item", {})
+            ended = self._end_in(item)
+            if ended is None:
+                raise WaitersFull(f"{MAX_WAITERS} calls wait on this run already") from failed
+            return ended
         return None
 
     def ended(self, execution_arn: str) -> RunEnded | None:
