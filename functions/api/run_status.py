@@ -3,8 +3,10 @@ and a wake-up to each call waiting on the run (``workflow_api/adapters/wakeups.p
 
 Deployed as its own function (RunStatusFunction) from the API's code, so the item's format has one
 home (``workflow_api/adapters/run_signals.py``). The rule in template.yaml sends only ends (SUCCEEDED,
-FAILED, TIMED_OUT, ABORTED) of this stack's state machines. An error here makes EventBridge retry the
-event; waiters never depend on it alone (they read the history now and then too).
+FAILED, TIMED_OUT, ABORTED) of this stack's state machines. EventBridge invokes the function
+asynchronously, so an error here makes Lambda retry the event (twice, by default). The retry records
+the end again but wakes nobody: the first try took the waiters off the item. Waiters never depend on
+the event alone (they read the history now and then too).
 """
 
 import os
