@@ -242,6 +242,27 @@ def test_waiting_through_throttled_history_reads_never_fails(make_service: Calla
     assert throttled.left == 0
 
 
+def test_a_replay_whose_history_read_is_refused_is_503_not_a_made_up_run(
+    make_service: Callable[..., WorkflowService],
+) -> None:
+    """A replay's answer comes from the run's history (input, status, times). When AWS refuses
+    that read through botocore's retries too, the caller is told to retry, not told the ended
+    run is RUNNING with no input; the retry answers the run."""
+    key = f"replay-refused-{uuid.uuid4()}"
+    first = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    assert first.run.status == "COMPLETED"
+    refused = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 1)
+    replaying = make_service(stepfunctions=StepFunctionsGateway(refused))  # type: ignore[arg-type]
+
+    with pytest.raises(ServiceUnavailable) as told:
+        run(replaying, command(key, "RETURN_EXISTING", wait=0, name="Ada"))
+    assert told.value.retryable
+
+    again = run(replaying, command(key, "RETURN_EXISTING", wait=0, name="Ada"))
+    assert again.replayed and again.http_status == 200
+    assert (again.run.status, again.run.input) == ("COMPLETED", {"name": "Ada"})
+
+
 # --- concurrency: N callers with one new key at the same moment start one run -------------------------
 
 

@@ -166,8 +166,12 @@ class WorkflowService:
         initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
         cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
         if launch.replayed:
-            # The run is not ours: its input, status and times come from its history, not the call.
-            initial = self._look(cursor, RunSnapshot(), calls)[0]
+            # The run is not ours: its input, status and times come from its history, not the
+            # call. Read with botocore's retries: an answer made up without it (status RUNNING,
+            # no input) would be wrong, so if AWS still refuses, the caller is told to retry (503).
+            with contextlib.suppress(RunNotFound):  # started a moment ago by the key's other caller
+                self._sfn.read_new_events(cursor, calls)
+            initial = fold(cursor.events.values()) if cursor.events else RunSnapshot()
         run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, deadline, calls)
         answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
         answer.started, answer.replayed = not launch.replayed, launch.replayed
