@@ -258,7 +258,7 @@ def test_server_error_becomes_aws_unavailable():
         _read(client, HistoryCursor(EXECUTION_ARN))
 
 
-# What botocore really does with WAITING_READ_CONFIG ------------------------------------------------
+# What botocore really does with WAITING_CONFIG ------------------------------------------------
 
 
 def test_a_waiting_read_is_tried_once_and_a_plain_read_is_retried(monkeypatch: pytest.MonkeyPatch):
@@ -267,7 +267,7 @@ def test_a_waiting_read_is_tried_once_and_a_plain_read_is_retried(monkeypatch: p
     import botocore.session
     from botocore.awsrequest import AWSResponse
 
-    from workflow_api.adapters.aws import CLIENT_CONFIG, WAITING_READ_CONFIG
+    from workflow_api.adapters.aws import CLIENT_CONFIG, WAITING_CONFIG
 
     monkeypatch.setattr("time.sleep", lambda seconds: None)  # botocore's backoff between attempts
     attempts: list[str] = []
@@ -281,7 +281,7 @@ def test_a_waiting_read_is_tried_once_and_a_plain_read_is_retried(monkeypatch: p
     session.set_credentials("test", "test")
     session.register("before-send.states.GetExecutionHistory", throttle)
     retrying = session.create_client("stepfunctions", region_name="us-east-1", config=CLIENT_CONFIG)
-    once = session.create_client("stepfunctions", region_name="us-east-1", config=WAITING_READ_CONFIG)
+    once = session.create_client("stepfunctions", region_name="us-east-1", config=WAITING_CONFIG)
     gateway = StepFunctionsGateway(retrying, waiting_client=once)
 
     calls: Counter[str] = Counter()

@@ -3,6 +3,7 @@ way by the Lambda, local mode, the tests and the benchmark."""
 
 from typing import TYPE_CHECKING, Any
 
+from .adapters.aws import dynamodb_waiting_client
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecords
 from .adapters.run_signals import RunSignals
@@ -36,7 +37,8 @@ def build_service(
         "answer_margin_seconds": config.answer_margin_seconds,
         "lease_seconds": config.idempotency_lease_seconds,
         "read_budget": shared_read_budget(config.history_reads_per_second, config.history_reads_burst),
-        "run_signals": RunSignals(table, retention, dynamodb_client),
+        # A waiting call's registration and item reads: tried once (adapters/aws.py, WAITING_CONFIG).
+        "run_signals": RunSignals(table, retention, dynamodb_client or dynamodb_waiting_client()),
         "history_first_seconds": config.history_first_seconds,
         "history_fallback_seconds": config.history_fallback_seconds,
         "wakeups": WakeupQueues(config.wakeup_queue_prefix, sqs_client) if config.wakeup_queue_prefix else None,

@@ -34,11 +34,12 @@ CLIENT_CONFIG = Config(
 # failed one sends the call back to polling instead.
 LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25, retries={"mode": "standard", "total_max_attempts": 1}))
 
-# A history read made while a call waits is tried once, with short timeouts: the wait loop backs
-# off on its own and knows the caller's deadline, while botocore's retries would spend up to ~7 s
-# of it unseen (backoffs of up to 1, 2 and 4 s) on reads that neither the read budget nor the
-# answer's aws_calls count. ANSWER_MARGIN_SECONDS covers one such read stalling to its timeouts.
-WAITING_READ_CONFIG = CLIENT_CONFIG.merge(
+# The calls a waiting call makes (history reads, its registration on the run's item, reads of
+# that item) are tried once, with short timeouts: the wait loop backs off on its own and knows
+# the caller's deadline, while botocore's retries would spend up to ~7 s of backoff (1, 2, 4 s)
+# and each attempt's timeouts unseen, on calls that neither the read budget nor the answer's
+# aws_calls count. ANSWER_MARGIN_SECONDS covers one such call stalling to its timeouts.
+WAITING_CONFIG = CLIENT_CONFIG.merge(
     Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
 )
 
@@ -63,11 +64,15 @@ def stepfunctions_client() -> "SFNClient":
 
 
 def stepfunctions_waiting_client() -> "SFNClient":
-    return cast("SFNClient", _client("stepfunctions", WAITING_READ_CONFIG))
+    return cast("SFNClient", _client("stepfunctions", WAITING_CONFIG))
 
 
 def dynamodb_client() -> "DynamoDBClient":
     return cast("DynamoDBClient", _client("dynamodb"))
+
+
+def dynamodb_waiting_client() -> "DynamoDBClient":
+    return cast("DynamoDBClient", _client("dynamodb", WAITING_CONFIG))
 
 
 def sqs_client() -> "SQSClient":

@@ -71,7 +71,7 @@ class HistoryCursor:
 class StepFunctionsGateway:
     def __init__(self, client: "SFNClient | None" = None, waiting_client: "SFNClient | None" = None) -> None:
         self._client = client or stepfunctions_client()
-        # For the reads of a waiting call: tried once (adapters/aws.py, WAITING_READ_CONFIG).
+        # For the reads of a waiting call: tried once (adapters/aws.py, WAITING_CONFIG).
         self._waiting_client = waiting_client or (client if client is not None else stepfunctions_waiting_client())
 
     def start(
