@@ -16,7 +16,7 @@ import pytest
 from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
 
 from workflow_api.adapters.run_records import RunRecord
-from workflow_api.adapters.run_signals import RunEnded
+from workflow_api.adapters.run_signals import RunEnded, WaitersFull
 from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
 from workflow_api.adapters.wakeups import WakeupQueueGone
 from workflow_api.catalog import WorkflowCatalog
@@ -894,14 +894,16 @@ def test_waiting_for_a_task_polls_the_history_and_leases_no_queue():
     assert harness.wakeups.leases == 0  # EventBridge says nothing of tasks
 
 
-@pytest.mark.parametrize("where", ["lease", "register", "receive"])
+@pytest.mark.parametrize("where", ["lease", "register", "register, item full", "receive"])
 def test_when_the_queue_fails_the_call_polls_and_is_still_answered(where):
     events = _slow_steps(6)
     harness = Harness(events, wakeups=True)
-    failure = WakeupQueueGone("gone") if where == "receive" else AwsUnavailable("outage")
+    failure = {"receive": WakeupQueueGone("gone"), "register, item full": WaitersFull("32 already")}.get(
+        where, AwsUnavailable("outage")
+    )
     if where == "lease":
         harness.wakeups.failure = failure
-    elif where == "register":
+    elif where.startswith("register"):
         harness.signals.register = lambda *_: (_ for _ in ()).throw(failure)
     else:
         harness.wakeups.queue.failure = failure

@@ -204,10 +204,11 @@ NOW = 1_800_000_000.0
         (NOW * 1000, 29.0),  # just arrived: all of API Gateway's 29 s
         ((NOW - 1.5) * 1000, 27.5),  # a cold start of 1.5 s counts
         ((NOW - 28.9) * 1000, pytest.approx(0.1)),
-        ((NOW + 0.3) * 1000, 29.0),  # the Lambda host's clock a little behind API Gateway's
-        ((NOW - 29) * 1000, math.inf),  # API Gateway has given up: no live caller sent this
+        ((NOW + 3) * 1000, 29.0),  # the Lambda host's clock behind API Gateway's
+        ((NOW - 29) * 1000, 0.0),  # API Gateway has given up: answer at once
+        ((NOW - 600) * 1000, 0.0),
         ((NOW - 13 * 3600) * 1000, math.inf),  # an event file replayed by sam local invoke
-        ((NOW + 5) * 1000, math.inf),
+        ((NOW + 3600) * 1000, math.inf),  # not a time any request came at
         (None, math.inf),  # a direct invocation
         ("1764360000000", math.inf),
         (True, math.inf),

@@ -11,7 +11,7 @@ from typing import Any
 
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
-from .adapters.run_signals import RunEnded, RunSignals
+from .adapters.run_signals import RunEnded, RunSignals, WaitersFull
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
 from .adapters.wakeups import WakeupQueue, WakeupQueues
 from .catalog import WorkflowCatalog, WorkflowVersion
@@ -352,7 +352,7 @@ class WorkflowService:
         calls["UpdateItem"] += 1
         try:
             woken = self._signals.register(cursor.execution_arn, queue.url) is not None
-        except ServiceUnavailable:
+        except (ServiceUnavailable, WaitersFull):
             return run, None
         schedule = self._schedule()
         if not woken:

@@ -20,17 +20,22 @@ def wait_is_over(run: RunSnapshot, wait_until_task_refs: frozenset[str]) -> bool
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
 
 
+# Older than this, an event's arrival time is not a live request's: an event file replayed by
+# ``sam local invoke`` or ``make invoke`` (a request lives at most 29 s, and Lambda's init 10 s).
+REPLAYED_EVENT_AGE_SECONDS = 900.0
+
+
 def gateway_seconds_left(request_time_epoch_ms: object, now: float) -> float:
     """Seconds before API Gateway gives up on the request, counted from its arrival, so a cold
-    start and the calls before the wait count too. Infinite when the event does not say when the
-    request came (a direct invocation), or says a time no caller can still be waiting since (an
-    event file replayed by ``sam local invoke``): then the Lambda's own time is the only limit."""
+    start and the calls before the wait count too: 0 once it has (answer at once; its caller has
+    had a 504). Infinite when the event does not say when the request came (a direct
+    invocation) or is a replayed event file: then the Lambda's own time is the only limit."""
     if not isinstance(request_time_epoch_ms, int | float) or isinstance(request_time_epoch_ms, bool):
         return math.inf
     age = now - request_time_epoch_ms / 1000
-    if not -1.0 <= age < API_GATEWAY_TIMEOUT_SECONDS:  # a second of clock skew between AWS hosts
+    if not -60.0 <= age < REPLAYED_EVENT_AGE_SECONDS:
         return math.inf
-    return API_GATEWAY_TIMEOUT_SECONDS - max(age, 0.0)
+    return max(0.0, API_GATEWAY_TIMEOUT_SECONDS - max(age, 0.0))  # age < 0: the hosts' clocks differ
 
 
 def wait_budget(wait_for_seconds: int, max_wait_seconds: int, remaining_seconds: float, margin_seconds: float) -> float:

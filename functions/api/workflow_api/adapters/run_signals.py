@@ -19,7 +19,6 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from ..errors import ServiceUnavailable
 from .aws import dynamodb_errors
 from .table import TableItems
 
@@ -30,7 +29,7 @@ from .table import TableItems
 MAX_WAITERS = 32
 
 
-class WaitersFull(ServiceUnavailable):
+class WaitersFull(Exception):
     """The run's item holds MAX_WAITERS queues: this call polls for the run's end instead."""
 
 
