@@ -28,6 +28,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
+from . import execution_history
 from . import template as cfn
 
 REGION = "us-east-1"
@@ -187,6 +188,7 @@ def _patch_moto() -> None:
     # the run's history already says what failed.
     logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
     LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
+    execution_history.install()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__wrapped_by_local_mode__", False):

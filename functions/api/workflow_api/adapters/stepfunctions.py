@@ -114,7 +114,8 @@ class StepFunctionsGateway:
 
         Asks newest-first and stops at the first page that reaches an event already seen, so a
         long history is read once, not on every look. A service that ignores ``reverseOrder``
-        (moto does) answers oldest-first: then every page is read, and the result is the same.
+        (moto itself does; local mode pages as AWS does) answers oldest-first: then every page is
+        read, and the result is the same.
         """
         last_seen = cursor.last_event_id
         request: dict[str, Any] = {
