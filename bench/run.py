@@ -56,9 +56,9 @@ _tag = threading.local()
 
 
 # Section 1's woken answers, step by step after the run's end: run_status records the end (its
-# UpdateItem) and sends the wake-up, the waiting call's receive returns, it reads the history.
+# PutItem) and sends the wake-up, the waiting call's receive returns, it reads the history.
 LAG_STAGES = (
-    ("end recorded", "UpdateItem"),
+    ("end recorded", "PutItem"),
     ("wake-up sent", "SendMessage"),
     ("call woken", "ReceiveMessage"),
     ("history read", "GetExecutionHistory"),

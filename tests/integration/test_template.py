@@ -151,11 +151,12 @@ def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_it
         assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
 
 
-def test_run_status_may_only_update_items_and_wake_waiters_and_hears_only_ends_of_this_stacks_machines() -> None:
+def test_run_status_may_only_write_runs_items_and_wake_waiters_and_hears_only_ends_of_this_stacks_machines() -> None:
     properties = FUNCTIONS["RunStatusFunction"]["Properties"]
     granted = statements("RunStatusFunction")
     assert set(granted) == {"RecordRunEnds", "WakeWaitingCalls"}
-    assert granted["RecordRunEnds"]["Action"] == ["dynamodb:UpdateItem"]
+    assert granted["RecordRunEnds"]["Action"] == ["dynamodb:PutItem"]
+    assert granted["RecordRunEnds"]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["status#*"]}}
     assert granted["RecordRunEnds"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
     assert granted["WakeWaitingCalls"]["Action"] == ["sqs:SendMessage"]
     assert resolved(granted["WakeWaitingCalls"]["Resource"]) == WAKEUP_QUEUES

@@ -50,20 +50,23 @@ class RunSignals(TableItems):
         the item does not grow with every call that ever waited on a run.
 
         The same end again (EventBridge delivers at least once) is kept again and tells nobody.
+
+        A PutItem of the whole item, not an UpdateItem that sets the end and removes ``waiters``:
+        the same write (the item holds nothing else) at the same cost, and on the wake-up's path
+        moto evaluates an update expression in ~3 ms, a put in ~1.5 (``make bench``, section 1).
         """
         try:
             with dynamodb_errors():
-                old = self._client.update_item(
+                old = self._client.put_item(
                     TableName=self._table,
-                    Key=self._key(execution_arn),
-                    UpdateExpression="SET #status = :status, stopDate = :stop, expiresAt = :expires REMOVE waiters",
-                    ConditionExpression="attribute_not_exists(stopDate) OR stopDate <= :stop",
-                    ExpressionAttributeNames={"#status": "status"},  # a DynamoDB reserved word
-                    ExpressionAttributeValues={
-                        ":status": {"S": ended.status},
-                        ":stop": {"N": str(ended.stop_date)},
-                        ":expires": self._expires_at(),
+                    Item={
+                        **self._key(execution_arn),
+                        "status": {"S": ended.status},
+                        "stopDate": {"N": str(ended.stop_date)},
+                        "expiresAt": self._expires_at(),
                     },
+                    ConditionExpression="attribute_not_exists(stopDate) OR stopDate <= :stop",
+                    ExpressionAttributeValues={":stop": {"N": str(ended.stop_date)}},
                     ReturnValues="ALL_OLD",
                 ).get("Attributes", {})
         except ClientError:  # only a failed condition gets here: a later end is recorded
