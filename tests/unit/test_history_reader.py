@@ -146,7 +146,28 @@ def test_aws_paging_stops_at_the_first_page_reaching_an_already_seen_event():
 
     assert added == 250
     assert _ids(cursor) == list(range(1, 502))
-    assert calls["GetExecutionHistory"] == 3  # never asks for the pages of events already held
+    # One small page, which shows more is new; then one large page from the newest, which
+    # reaches the events already held: never the rest of them.
+    assert calls["GetExecutionHistory"] == 2
+    assert [r["maxResults"] for r in client.requests] == [NEXT_PAGE_SIZE, FIRST_PAGE_SIZE]
+    assert all("nextToken" not in r for r in client.requests)
+
+
+def test_aws_many_new_events_are_caught_up_in_large_pages():
+    events = _history(500)  # 2501 events
+    client = AwsLikeClient(events[:401])
+    cursor = HistoryCursor(EXECUTION_ARN)
+    _read(client, cursor)
+    client.events = events  # 2,100 new: a small page, then [2501..1502], [1501..502], [501..2]
+    client.requests.clear()
+
+    added, calls = _read(client, cursor)
+
+    assert added == 2100
+    assert _ids(cursor) == list(range(1, 2502))
+    assert calls["GetExecutionHistory"] == 4  # 100 a page would have taken 22
+    assert [r["maxResults"] for r in client.requests] == [NEXT_PAGE_SIZE] + [FIRST_PAGE_SIZE] * 3
+    assert [r.get("nextToken") for r in client.requests] == [None, None, "1000", "2000"]
 
 
 def test_aws_short_history_is_read_in_one_call():
