@@ -1,13 +1,26 @@
 """The wake-up adapter's own rules, with SQS failures moto cannot produce on demand: a throttled
-queue among several, a new queue SQS does not show yet, and the long poll's client settings."""
+queue among several, a new queue SQS does not show yet, a receive that stalls, and the long
+poll's client settings."""
 
+import socket
+import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
-from workflow_api.adapters.aws import CLIENT_CONFIG, LONG_POLL_CONFIG, AwsThrottled
+from workflow_api.adapters.aws import (
+    CLIENT_CONFIG,
+    LONG_POLL_GRACE_SECONDS,
+    AwsThrottled,
+    AwsUnavailable,
+    long_poll_config,
+)
 from workflow_api.adapters.run_signals import RunEnded
 from workflow_api.adapters.wakeups import (
     LONGEST_POLL_SECONDS,
@@ -70,7 +83,7 @@ def test_gone_queues_alone_are_no_error() -> None:
 def test_a_queue_sqs_does_not_show_is_kept_while_new_and_dropped_once_old(age: float, kept: bool) -> None:
     now = [1000.0]
     control, long_poll = FakeSqs(), FakeSqs(receive_error="AWS.SimpleQueueService.NonExistentQueue")
-    pool = WakeupQueues("wakeup-t-", control, lambda: now[0], long_poll)  # type: ignore[arg-type]
+    pool = WakeupQueues("wakeup-t-", control, lambda: now[0], lambda _seconds: long_poll)  # type: ignore[arg-type, return-value]
     calls = Counter[str]()
 
     with pytest.raises(WakeupQueueGone), pool.lease(calls) as queue:
@@ -84,7 +97,62 @@ def test_a_queue_sqs_does_not_show_is_kept_while_new_and_dropped_once_old(age: f
     assert long_poll.received == [queue.url]  # receives go through the long-poll client
 
 
-def test_the_long_poll_is_tried_once_and_outlasts_sqs_longest_wait() -> None:
-    assert LONG_POLL_CONFIG.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert LONG_POLL_CONFIG.read_timeout > LONGEST_POLL_SECONDS
-    assert CLIENT_CONFIG.read_timeout < LONGEST_POLL_SECONDS  # why receives need their own client
+@pytest.mark.parametrize("seconds", range(1, LONGEST_POLL_SECONDS + 1))
+def test_a_long_poll_is_tried_once_and_its_read_timeout_is_its_wait_plus_the_grace(seconds: int) -> None:
+    config = long_poll_config(seconds)
+
+    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
+    assert config.read_timeout == seconds + LONG_POLL_GRACE_SECONDS
+    assert config.connect_timeout + LONG_POLL_GRACE_SECONDS < 3.5  # within ANSWER_MARGIN_SECONDS' default
+    assert long_poll_config(seconds) is config  # one client per wait length, not one per receive
+    assert CLIENT_CONFIG.read_timeout < LONGEST_POLL_SECONDS  # why receives need their own clients
+
+
+@contextmanager
+def silent_server() -> Iterator[str]:
+    """A loopback server that takes every request and never answers; its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            held.append(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def test_a_receive_that_stalls_gives_up_soon_after_its_wait_not_at_a_fixed_timeout() -> None:
+    """Real botocore, as deployed (long_poll_config), against a server that never answers: a 1 s
+    receive ends with an error after about 1 + the grace seconds, and the call goes on polling."""
+    session = botocore.session.get_session()
+    with silent_server() as url:
+
+        def receiver(seconds: int) -> Any:
+            return session.create_client(
+                "sqs",
+                region_name="us-east-1",
+                endpoint_url=url,
+                config=long_poll_config(seconds),
+                aws_access_key_id="test",
+                aws_secret_access_key="test",
+            )
+
+        pool = WakeupQueues("wakeup-t-", FakeSqs(), time.time, receiver)  # type: ignore[arg-type]
+        calls = Counter[str]()
+        began = time.monotonic()
+        with pytest.raises(AwsUnavailable), pool.lease(calls) as queue:
+            queue.wait(ARN, 1, calls)
+        took = time.monotonic() - began
+
+    assert 1 + LONG_POLL_GRACE_SECONDS - 0.1 < took < 1 + LONG_POLL_GRACE_SECONDS + 1.5
+    assert calls["ReceiveMessage"] == 1  # tried once

@@ -29,10 +29,12 @@ CLIENT_CONFIG = Config(
     read_timeout=5,
     tcp_keepalive=True,
 )
-# A wake-up receive is a long poll of up to 20 s (SQS's longest): the answer may take that long.
-# One attempt: a retried poll would wait its whole time again, past the caller's deadline; a
-# failed one sends the call back to polling instead.
-LONG_POLL_CONFIG = CLIENT_CONFIG.merge(Config(read_timeout=25, retries={"mode": "standard", "total_max_attempts": 1}))
+# A wake-up receive is a long poll: SQS answers once its WaitTimeSeconds are up, at the latest.
+# Its read timeout is that wait plus this grace, so a receive that stalls ends within 3 s
+# (connect 1 + grace 2) of when a quiet one would have: inside ANSWER_MARGIN_SECONDS, where a
+# single 25 s timeout let a stall near the deadline run past API Gateway's 29 s. botocore sets
+# timeouts per client, so there is a client per wait length (the wait loop uses a few of them).
+LONG_POLL_GRACE_SECONDS = 2
 
 # The calls a waiting call makes (history reads, its registration on the run's item, reads of
 # that item) are tried once, with short timeouts: the wait loop backs off on its own and knows
@@ -79,8 +81,22 @@ def sqs_client() -> "SQSClient":
     return cast("SQSClient", _client("sqs"))
 
 
-def sqs_long_poll_client() -> "SQSClient":
-    return cast("SQSClient", _client("sqs", LONG_POLL_CONFIG))
+@cache
+def long_poll_config(wait_seconds: int) -> Config:
+    """One attempt: a retried poll would wait its whole time again, past the caller's deadline; a
+    failed one sends the call back to polling instead."""
+    return CLIENT_CONFIG.merge(
+        Config(
+            connect_timeout=1,
+            read_timeout=wait_seconds + LONG_POLL_GRACE_SECONDS,
+            retries={"mode": "standard", "total_max_attempts": 1},
+        )
+    )
+
+
+def sqs_long_poll_client(wait_seconds: int) -> "SQSClient":
+    """The client for receives that wait ``wait_seconds``."""
+    return cast("SQSClient", _client("sqs", long_poll_config(wait_seconds)))
 
 
 THROTTLING_CODES = frozenset(

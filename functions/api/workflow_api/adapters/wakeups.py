@@ -60,7 +60,7 @@ class WakeupQueue:
 
     url: str
     created_at: float
-    _client: "SQSClient"  # the long-poll client: one attempt, a read timeout above the longest poll
+    _receiver: "Callable[[int], SQSClient]"  # the client for a receive that waits so many seconds
     _clock: Callable[[], float]
     gone: bool = False
 
@@ -70,11 +70,14 @@ class WakeupQueue:
         until, left = self._clock() + seconds, seconds
         while left >= 1:
             calls["ReceiveMessage"] += 1
+            seconds = min(left, LONGEST_POLL_SECONDS)
             try:
                 with aws_errors("SQS", _GONE):
-                    messages = self._client.receive_message(
-                        QueueUrl=self.url, WaitTimeSeconds=min(left, LONGEST_POLL_SECONDS), MaxNumberOfMessages=10
-                    ).get("Messages", [])
+                    messages = (
+                        self._receiver(seconds)
+                        .receive_message(QueueUrl=self.url, WaitTimeSeconds=seconds, MaxNumberOfMessages=10)
+                        .get("Messages", [])
+                    )
             except ClientError as exc:
                 self.gone = self._clock() - self.created_at > NEW_QUEUE_SECONDS
                 raise WakeupQueueGone("The wake-up queue is gone, or not visible yet") from exc
@@ -99,11 +102,13 @@ class WakeupQueues:
         name_prefix: str,
         client: "SQSClient | None" = None,
         clock: Callable[[], float] = time.time,
-        long_poll_client: "SQSClient | None" = None,
+        long_poll_clients: "Callable[[int], SQSClient] | None" = None,
     ) -> None:
+        """``long_poll_clients``: the client for a receive of so many seconds (``client`` for all,
+        when only it is given)."""
         self._prefix = name_prefix
         self._client = client or sqs_client()
-        self._long_poll_client = long_poll_client or client or sqs_long_poll_client()
+        self._long_poll_clients = long_poll_clients or ((lambda _seconds: client) if client else sqs_long_poll_client)
         self._clock = clock
         self._idle: list[WakeupQueue] = []
         self._lock = threading.Lock()
@@ -133,7 +138,7 @@ class WakeupQueues:
                 # Messages are kept 60 s and a received one stays hidden for 12 h: never deleted.
                 Attributes={"MessageRetentionPeriod": "60", "VisibilityTimeout": "43200"},
             )
-        return WakeupQueue(url["QueueUrl"], self._clock(), self._long_poll_client, self._clock)
+        return WakeupQueue(url["QueueUrl"], self._clock(), self._long_poll_clients, self._clock)
 
     def _delete(self, queue: WakeupQueue, calls: "Counter[str]") -> None:
         calls["DeleteQueue"] += 1
