@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from moto.core.serialize import TimestampSerializer
-from moto.stepfunctions.exceptions import InvalidToken
+from moto.stepfunctions.exceptions import InvalidToken, ValidationException
 from moto.stepfunctions.responses import StepFunctionResponse
 
-DEFAULT_PAGE, LARGEST_PAGE = 100, 1000  # AWS's: 0 or no maxResults means the default
+DEFAULT_PAGE, LARGEST_PAGE = 100, 1000  # AWS's: 0 or no maxResults means the default; over 1,000 is refused
 
 # moto's own method, kept for the test that compares the two answers.
 moto_get_execution_history = StepFunctionResponse.get_execution_history
@@ -47,7 +47,12 @@ def _page(
             raise InvalidToken(f"{token!r}")
         after = int(token)
         events = [e for e in events if (e["id"] < after if newest_first else e["id"] > after)]
-    size = min(max_results or DEFAULT_PAGE, LARGEST_PAGE)
+    if max_results is not None and max_results > LARGEST_PAGE:
+        raise ValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy"
+            f" constraint: Member must have value less than or equal to {LARGEST_PAGE}"
+        )
+    size = max_results or DEFAULT_PAGE
     page: dict[str, Any] = {
         "events": [event | {"timestamp": _epoch_seconds(event["timestamp"])} for event in events[:size]]
     }

@@ -123,6 +123,7 @@ def test_pages_are_a_hundred_events_oldest_first_unless_asked(local_aws: Any) ->
     everything = [event["id"] for page in oldest_first for event in page["events"]]
     assert everything == list(range(1, len(everything) + 1))
     assert len(everything) > 200
+    assert len(sfn().get_execution_history(executionArn=arn, maxResults=0)["events"]) == 100  # 0: the default
     assert len(newest_first) == 1
     assert [event["id"] for event in newest_first[0]["events"]] == everything[::-1]
 
@@ -147,13 +148,18 @@ def test_newest_first_pages_go_on_from_the_last_page_while_the_run_adds_events(l
     assert everything[-1]["id"] > ids[0]
 
 
-def test_a_token_that_is_not_one_is_refused(local_aws: Any) -> None:
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [({"nextToken": "not-a-token"}, "InvalidToken"), ({"maxResults": 1001}, "ValidationException")],
+    ids=["a token that is not one", "a page over 1,000"],
+)
+def test_what_aws_refuses_is_refused(local_aws: Any, request_: dict[str, Any], code: str) -> None:
     arn = start("hello_world", {"name": "Ada"})
 
     with pytest.raises(ClientError) as refused:
-        sfn().get_execution_history(executionArn=arn, nextToken="not-a-token")
+        sfn().get_execution_history(executionArn=arn, **request_)
 
-    assert refused.value.response["Error"]["Code"] == "InvalidToken"
+    assert refused.value.response["Error"]["Code"] == code
 
 
 def test_a_history_already_read_is_not_read_again(local_aws: Any) -> None:
