@@ -20,6 +20,7 @@ from workflow_api.adapters.aws import (
     AwsThrottled,
     AwsUnavailable,
     long_poll_config,
+    sqs_long_poll_client,
 )
 from workflow_api.adapters.run_signals import RunEnded
 from workflow_api.adapters.wakeups import (
@@ -29,6 +30,7 @@ from workflow_api.adapters.wakeups import (
     WakeupQueues,
     wake,
 )
+from workflow_api.config import Settings
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:m:run"
 
@@ -103,9 +105,23 @@ def test_a_long_poll_is_tried_once_and_its_read_timeout_is_its_wait_plus_the_gra
 
     assert config.retries == {"mode": "standard", "total_max_attempts": 1}
     assert config.read_timeout == seconds + LONG_POLL_GRACE_SECONDS
-    assert config.connect_timeout + LONG_POLL_GRACE_SECONDS < 3.5  # within ANSWER_MARGIN_SECONDS' default
-    assert long_poll_config(seconds) is config  # one client per wait length, not one per receive
+    # A stalled receive ends within the margin the deadline keeps for the answer.
+    assert config.connect_timeout + LONG_POLL_GRACE_SECONDS < Settings.model_fields["answer_margin_seconds"].default
     assert CLIENT_CONFIG.read_timeout < LONGEST_POLL_SECONDS  # why receives need their own clients
+
+
+def test_a_container_keeps_one_long_poll_client_per_wait_length_and_at_most_twenty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    one = sqs_long_poll_client(5)
+
+    assert sqs_long_poll_client(5) is one  # made once, kept with its connection
+    assert one.meta.config.read_timeout == 5 + LONG_POLL_GRACE_SECONDS
+    assert sqs_long_poll_client(5.7) is one  # type: ignore[arg-type]  # whole seconds, as SQS waits
+    assert sqs_long_poll_client(300) is sqs_long_poll_client(LONGEST_POLL_SECONDS)
+    assert sqs_long_poll_client(0) is sqs_long_poll_client(1)
+    assert WakeupQueues("wakeup-t-")._long_poll_clients is sqs_long_poll_client  # as wiring.py builds it
 
 
 @contextmanager

@@ -33,8 +33,10 @@ CLIENT_CONFIG = Config(
 # Its read timeout is that wait plus this grace, so a receive that stalls ends within 3 s
 # (connect 1 + grace 2) of when a quiet one would have: inside ANSWER_MARGIN_SECONDS, where a
 # single 25 s timeout let a stall near the deadline run past API Gateway's 29 s. botocore sets
-# timeouts per client, so there is a client per wait length (the wait loop uses a few of them).
+# timeouts per client, so there is a client per wait length (the wait loop uses a few of them:
+# each made on first use, ~10 ms, with its own connection kept for its next receive).
 LONG_POLL_GRACE_SECONDS = 2
+LONGEST_POLL_SECONDS = 20  # SQS's own limit on WaitTimeSeconds
 
 # The calls a waiting call makes (history reads, its registration on the run's item, reads of
 # that item) are tried once, with short timeouts: the wait loop backs off on its own and knows
@@ -95,8 +97,10 @@ def long_poll_config(wait_seconds: int) -> Config:
 
 
 def sqs_long_poll_client(wait_seconds: int) -> "SQSClient":
-    """The client for receives that wait ``wait_seconds``."""
-    return cast("SQSClient", _client("sqs", long_poll_config(wait_seconds)))
+    """The client for receives that wait ``wait_seconds`` (whole seconds, as SQS waits; at most
+    LONGEST_POLL_SECONDS clients, whatever the caller passes)."""
+    seconds = max(1, min(int(wait_seconds), LONGEST_POLL_SECONDS))
+    return cast("SQSClient", _client("sqs", long_poll_config(seconds)))
 
 
 THROTTLING_CODES = frozenset(

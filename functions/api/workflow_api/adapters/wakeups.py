@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from ..errors import ServiceUnavailable
-from .aws import aws_errors, sqs_client, sqs_long_poll_client
+from .aws import LONGEST_POLL_SECONDS, aws_errors, sqs_client, sqs_long_poll_client
 from .run_signals import RunEnded
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 # (a call waits under 30 s, so no live call still uses them).
 QUEUE_MAX_AGE_SECONDS = 3600
 SWEEP_AFTER_SECONDS = QUEUE_MAX_AGE_SECONDS + 300
-LONGEST_POLL_SECONDS = 20  # SQS's own limit on WaitTimeSeconds
 # SQS asks for a second between creating a queue and using it: a queue this young that SQS says
 # does not exist is not yet visible, not gone.
 NEW_QUEUE_SECONDS = 5
