@@ -43,7 +43,7 @@ def _page(
     if newest_first:
         events = events[::-1]
     if token is not None:
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):
             raise InvalidToken(f"{token!r}")
         after = int(token)
         events = [e for e in events if (e["id"] < after if newest_first else e["id"] > after)]

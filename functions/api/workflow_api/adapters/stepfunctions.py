@@ -115,7 +115,7 @@ class StepFunctionsGateway:
         Asks newest-first and stops at the first page that reaches an event already seen, so a
         long history is read once, not on every look. A look asks one small page; when more than
         that is new (a Map ran since the last look), it starts again in large pages rather than
-        paging on 100 at a time: 2,000 new events cost 3 calls, not 20, of the account's 20 a
+        paging on 100 at a time: 2,000 new events cost 4 calls, not 20, of the account's 20 a
         second. A service that ignores ``reverseOrder``
         (moto itself does; local mode pages as AWS does) answers oldest-first: then every page is
         read, and the result is the same.
