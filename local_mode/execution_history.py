@@ -61,11 +61,23 @@ def _page(
     return page
 
 
+def _events(backend: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """The run's events as moto keeps them, oldest first. moto's own accessor deep-copies every
+    event on every read (~20 ms for 2,000, for each page of 100); a page needs only the list: an
+    event is never changed once added, and ``_page`` copies the ones it answers."""
+    execution = backend.describe_execution(execution_arn)  # moto's checks: a bad or unknown ARN
+    env = execution.exec_worker.env
+    if env is None:
+        return []  # not started yet
+    manager = env.event_manager
+    with manager._mutex:
+        return list(manager._history_event_list)
+
+
 def get_execution_history(self: StepFunctionResponse) -> str:
     """StepFunctionResponse.get_execution_history, as AWS pages it; a str is moto's raw answer."""
-    events = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))["events"]
     page = _page(
-        list(events),
+        _events(self.stepfunction_backend, self._get_param("executionArn")),
         bool(self._get_param("reverseOrder")),
         self._get_param("maxResults"),
         self._get_param("nextToken"),
