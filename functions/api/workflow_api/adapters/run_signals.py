@@ -52,8 +52,9 @@ class RunSignals(TableItems):
         The same end again (EventBridge delivers at least once) is kept again and tells nobody.
 
         A PutItem of the whole item, not an UpdateItem that sets the end and removes ``waiters``:
-        the same write (the item holds nothing else) at the same cost, and on the wake-up's path
-        moto evaluates an update expression in ~3 ms, a put in ~1.5 (``make bench``, section 1).
+        the same write (the item holds nothing else) at the same cost. Locally it is quicker on
+        the wake-up's path, where moto spent ~3 ms evaluating the update expression: ``make
+        bench``'s "end recorded" step went from 4.9 to 3.4 ms after the run's end.
         """
         try:
             with dynamodb_errors():

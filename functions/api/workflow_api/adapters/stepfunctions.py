@@ -116,9 +116,8 @@ class StepFunctionsGateway:
         long history is read once, not on every look. A look asks one small page; when more than
         that is new (a Map ran since the last look), it starts again in large pages rather than
         paging on 100 at a time: 2,000 new events cost 4 calls, not 20, of the account's 20 a
-        second. A service that ignores ``reverseOrder``
-        (moto itself does; local mode pages as AWS does) answers oldest-first: then every page is
-        read, and the result is the same.
+        second. A service that ignores ``reverseOrder`` (moto itself does; local mode pages as AWS
+        does) answers oldest-first: then every page is read, and the result is the same.
         """
         last_seen = cursor.last_event_id
         request: dict[str, Any] = {
