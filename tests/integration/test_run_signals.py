@@ -88,6 +88,60 @@ def test_a_long_wait_is_woken_at_the_runs_end_and_reads_little_history(local_aws
     assert answered - answer.run.update_time / 1000 < 1.0
 
 
+def _item(execution_arn: str) -> dict[str, Any] | None:
+    config = Settings.from_environment()
+    item: dict[str, Any] | None = (
+        boto3.client("dynamodb")
+        .get_item(TableName=config.idempotency_table_name, Key={"pk": {"S": f"status#{execution_arn}"}})
+        .get("Item")
+    )
+    return item
+
+
+def test_leaving_takes_one_queue_off_and_never_makes_an_item(local_aws: Any) -> None:
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:joined:{uuid.uuid4().hex}"
+    store = signals()
+    store.register(arn, "https://queue/a")
+    store.register(arn, "https://queue/b")
+
+    store.leave(arn, "https://queue/a")
+    item = _item(arn)
+    assert item is not None and item["waiters"] == {"SS": ["https://queue/b"]}
+
+    store.leave(arn, "https://queue/b")  # the last one: DynamoDB drops an empty set
+    store.leave(arn, "https://queue/b")  # nothing left to take off: refused, not an error
+    assert "waiters" not in (_item(arn) or {})
+    never_waited = f"{arn}-other"
+    store.leave(never_waited, "https://queue/a")
+    assert _item(never_waited) is None
+
+
+def test_a_206_leaves_the_runs_item_and_a_later_call_is_still_woken(local_aws: Any) -> None:
+    """As deployed (the default margin): the first call answers 206 and takes its queue off; a
+    second call on the same run, by idempotency key, registers again and is woken at the end."""
+    service = build_service(Settings.from_environment())
+    key = f"join-{uuid.uuid4().hex}"
+
+    def call(wait: int) -> Any:
+        options = RunOptions(wait_for_seconds=wait, idempotency_key=key, on_conflict="RETURN_EXISTING")
+        return service.execute(StartCommand("slow_steps", None, {"delaySeconds": 4}, options), lambda: 30.0)
+
+    first = call(2)
+
+    assert (first.http_status, first.aws_calls["UpdateItem"]) == (206, 2), first.aws_calls  # registered, left
+    workflow, execution_name = service._catalog.parse_workflow_id(first.run.workflow_id)
+    arn = workflow.execution_arn(execution_name)
+    item = _item(arn)
+    assert item is not None and "waiters" not in item  # registered once, nobody waits now
+
+    second = call(20)
+    answered = time.time()
+
+    assert (second.http_status, second.run.status) == (200, "COMPLETED")
+    assert second.aws_calls["ReceiveMessage"] > 0 and second.aws_calls["GetItem"] <= 1, second.aws_calls
+    assert answered - second.run.update_time / 1000 < 1.0  # woken, not left to a fallback read
+
+
 def test_a_long_wait_without_wakeups_reads_the_item_and_little_history(local_aws: Any) -> None:
     service = build_service(Settings.from_environment(), answer_margin_seconds=0, wakeups=None)
     options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")

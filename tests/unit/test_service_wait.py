@@ -121,6 +121,7 @@ class FakeRunSignals:
         self.failure: Exception | None = None
         self.read_times: list[float] = []
         self.registrations: list[str] = []
+        self.leaves: list[tuple[float, str]] = []  # (seconds after the start, queue)
 
     def ended(self, execution_arn: str) -> RunEnded | None:
         assert execution_arn == self.sfn.execution_arn
@@ -136,6 +137,12 @@ class FakeRunSignals:
         """As the real item: the end once it is recorded, else the queue is kept to be woken."""
         self.registrations.append(wakeup_queue_url)
         return self.ended(execution_arn)
+
+    def leave(self, execution_arn: str, wakeup_queue_url: str) -> None:
+        assert execution_arn == self.sfn.execution_arn
+        self.leaves.append((self.sfn.clock.now - self.sfn.started_at, wakeup_queue_url))
+        if self.failure is not None:
+            raise self.failure
 
 
 class FakeWakeupQueue:
@@ -951,3 +958,59 @@ def test_a_wakeup_about_an_earlier_end_sends_the_call_back_to_its_queue():
     # blocking on the queue again, not reading the history until something changes.
     assert len(harness.sfn.read_times) <= 6, harness.sfn.read_times
     assert answer.waited_seconds - arrives <= 0.01 + READ_LATENCY * 2
+
+
+# --- leaving the run's item when answering before its end -----------------------------------
+
+
+def test_a_call_answered_before_the_runs_end_takes_its_queue_off_the_item():
+    harness = Harness(_slow_steps(30), wakeups=True, margin=3.5)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    assert (answer.http_status, answer.run.status) == (206, "RUNNING")
+    assert [url for _, url in harness.signals.leaves] == [harness.wakeups.queue.url]
+    assert harness.signals.leaves[0][0] >= 5  # after the last look, not before it
+    assert answer.aws_calls["UpdateItem"] == 2  # registered, then left
+
+
+def test_a_call_answered_at_the_runs_end_leaves_nothing_to_take_off():
+    harness = Harness(_slow_steps(3), wakeups=True, margin=3.5)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert answer.http_status == 200
+    assert harness.signals.leaves == []  # run_status's end took the queue off
+    assert answer.aws_calls["UpdateItem"] == 1
+
+
+@pytest.mark.parametrize("margin", [2.0, 3.2])
+def test_no_leaving_when_the_margin_cannot_hold_the_write_at_its_slowest(margin):
+    """A 206 must not be late for a bookkeeping write: 3 s (one try to its timeouts) + the answer."""
+    harness = Harness(_slow_steps(30), wakeups=True, margin=margin)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    assert answer.http_status == 206
+    assert harness.signals.leaves == []
+
+
+def test_a_failed_leave_still_answers_206():
+    harness = Harness(_slow_steps(30), wakeups=True, margin=3.5)
+    harness.service._wait_awake = _failing_after(harness)  # the item fails once the wait is over
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    assert answer.http_status == 206
+    assert len(harness.signals.leaves) == 1
+
+
+def _failing_after(harness):
+    wait_awake = harness.service._wait_awake
+
+    def wrapped(*args, **kwargs):
+        result = wait_awake(*args, **kwargs)
+        harness.signals.failure = AwsUnavailable("outage")
+        return result
+
+    return wrapped

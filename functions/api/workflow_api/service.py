@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters.aws import WAITING_CALL_WORST_SECONDS
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
 from .adapters.run_signals import RunEnded, RunSignals, WaitersFull
@@ -34,6 +35,9 @@ MAX_INPUT_BYTES = 256 * 1024
 MAX_INPUT_DEPTH = 100
 # Rounds of "write, lose the race, look again" before a contended key answers 503.
 MAX_KEY_ROUNDS = 5
+# What the answer itself takes once the run is read (build, serialize, hand to API Gateway): the
+# part of ANSWER_MARGIN_SECONDS a write after the wait must leave alone.
+ANSWER_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -330,6 +334,8 @@ class WorkflowService:
             try:
                 with self._wakeups.lease(calls) as queue:
                     run, timed_out = self._wait_awake(cursor, run, queue, deadline, calls)
+                    if timed_out:
+                        self._leave(cursor.execution_arn, queue, deadline, calls)
                 if timed_out is not None:
                     return run, timed_out
             except ServiceUnavailable:
@@ -382,6 +388,18 @@ class WorkflowService:
                     woken = queue.wait(cursor.execution_arn, seconds, calls)
                 except ServiceUnavailable:
                     return run, None
+
+    def _leave(self, execution_arn: str, queue: WakeupQueue, deadline: float, calls: Counter[str]) -> None:
+        """A call answered before the run's end takes its queue off the run's item, so the item
+        lists only calls still waiting (``RunSignals.leave``). Only while the margin after the
+        deadline still holds the write at its slowest besides the answer: a late answer would cost
+        the caller more than a queue left on the item (run_status's end takes it off anyway)."""
+        assert self._signals is not None
+        if self._clock() + WAITING_CALL_WORST_SECONDS + ANSWER_SECONDS > deadline + self._margin:
+            return
+        calls["UpdateItem"] += 1
+        with contextlib.suppress(ServiceUnavailable):
+            self._signals.leave(execution_arn, queue.url)
 
     def _wait_polling(
         self,

@@ -43,9 +43,16 @@ LONGEST_POLL_SECONDS = 20  # SQS's own limit on WaitTimeSeconds
 # the caller's deadline, while botocore's retries would spend up to ~7 s of backoff (1, 2, 4 s)
 # and each attempt's timeouts unseen, on calls that neither the read budget nor the answer's
 # aws_calls count. ANSWER_MARGIN_SECONDS covers one such call stalling to its timeouts.
+WAITING_CONNECT_SECONDS, WAITING_READ_SECONDS = 1, 2
 WAITING_CONFIG = CLIENT_CONFIG.merge(
-    Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "total_max_attempts": 1})
+    Config(
+        connect_timeout=WAITING_CONNECT_SECONDS,
+        read_timeout=WAITING_READ_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
 )
+# The longest one such call can take: it stalls to both timeouts.
+WAITING_CALL_WORST_SECONDS = WAITING_CONNECT_SECONDS + WAITING_READ_SECONDS
 
 
 # A botocore session is not thread-safe, its clients are; local mode builds them on threads.

@@ -108,6 +108,25 @@ class RunSignals(TableItems):
             return ended
         return None
 
+    def leave(self, execution_arn: str, wakeup_queue_url: str) -> None:
+        """Take ``wakeup_queue_url`` off the run's item: its call answered before the run's end.
+
+        Without this, a run that callers keep joining for hours fills its item with the queues of
+        calls long answered, and once MAX_WAITERS are there its later callers poll. Once the run's
+        end is recorded there is nothing to take off, and the write is refused (not made).
+        """
+        try:
+            with dynamodb_errors():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=self._key(execution_arn),
+                    UpdateExpression="DELETE waiters :queue",
+                    ConditionExpression="attribute_exists(waiters)",  # never makes an item
+                    ExpressionAttributeValues={":queue": {"SS": [wakeup_queue_url]}},
+                )
+        except ClientError:  # only a failed condition gets here: no queue is registered any more
+            return
+
     def ended(self, execution_arn: str) -> RunEnded | None:
         """The run's latest recorded end; None while no event about its end has arrived."""
         with dynamodb_errors():
