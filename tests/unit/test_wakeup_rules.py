@@ -14,6 +14,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
+from workflow_api.adapters import aws
 from workflow_api.adapters.aws import (
     CLIENT_CONFIG,
     LONG_POLL_GRACE_SECONDS,
@@ -110,10 +111,20 @@ def test_a_long_poll_is_tried_once_and_its_read_timeout_is_its_wait_plus_the_gra
     assert CLIENT_CONFIG.read_timeout < LONGEST_POLL_SECONDS  # why receives need their own clients
 
 
-def test_a_container_keeps_one_long_poll_client_per_wait_length_and_at_most_twenty(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def fresh_clients(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The adapters' process-wide botocore session and clients, made anew for this test and
+    forgotten after it: clients made here (maybe before moto is imported) must not serve later
+    tests."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws._client.cache_clear()
+    aws._session.cache_clear()
+    yield
+    aws._client.cache_clear()
+    aws._session.cache_clear()
+
+
+def test_a_container_keeps_one_long_poll_client_per_wait_length_and_at_most_twenty(fresh_clients: None) -> None:
     one = sqs_long_poll_client(5)
 
     assert sqs_long_poll_client(5) is one  # made once, kept with its connection
