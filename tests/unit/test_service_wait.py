@@ -964,7 +964,7 @@ def test_a_wakeup_about_an_earlier_end_sends_the_call_back_to_its_queue():
 
 
 def test_a_call_answered_before_the_runs_end_takes_its_queue_off_the_item():
-    harness = Harness(_slow_steps(30), wakeups=True, margin=3.5)
+    harness = Harness(_slow_steps(30), wakeups=True)
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
 
@@ -975,7 +975,7 @@ def test_a_call_answered_before_the_runs_end_takes_its_queue_off_the_item():
 
 
 def test_a_call_answered_at_the_runs_end_leaves_nothing_to_take_off():
-    harness = Harness(_slow_steps(3), wakeups=True, margin=3.5)
+    harness = Harness(_slow_steps(3), wakeups=True)
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
 
@@ -984,10 +984,51 @@ def test_a_call_answered_at_the_runs_end_leaves_nothing_to_take_off():
     assert answer.aws_calls["UpdateItem"] == 1
 
 
-@pytest.mark.parametrize("margin", [2.0, 3.2])
-def test_no_leaving_when_the_margin_cannot_hold_the_write_at_its_slowest(margin):
-    """A 206 must not be late for a bookkeeping write: 3 s (one try to its timeouts) + the answer."""
-    harness = Harness(_slow_steps(30), wakeups=True, margin=margin)
+@pytest.mark.parametrize(("time_left", "leaves"), [(25 + 3.5, 1), (25 + 3.2, 0)])
+def test_leaving_only_when_the_time_left_holds_the_write_at_its_slowest(time_left, leaves):
+    """Waiting up to API Gateway's limit (25 s of 28.x left): after the last look at 25.02 s, a
+    206 must not be late for a bookkeeping write of up to 3 s (one try to its timeouts) + the
+    answer's 0.25 s."""
+    harness = Harness(_slow_steps(30), wakeups=True)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=time_left)
+
+    assert answer.http_status == 206
+    assert len(harness.signals.leaves) == leaves
+
+
+def test_no_leaving_after_a_slow_last_look_near_the_limit():
+    harness = Harness(_slow_steps(30), wakeups=True)
+    read = harness.sfn.read_new_events
+
+    def slow_at_the_end(cursor, calls, **kwargs):
+        if harness.clock.now - harness.sfn.started_at >= 25:
+            harness.clock.now += 0.5  # the last look takes half a second
+        return read(cursor, calls, **kwargs)
+
+    harness.sfn.read_new_events = slow_at_the_end
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=25 + 3.5)
+
+    assert answer.http_status == 206
+    assert harness.signals.leaves == []  # 25.5 + 3.25 is past the 28.5 s limit
+
+
+def test_a_call_whose_queue_fails_leaves_the_item_then_polls():
+    events = _slow_steps(6)
+    harness = Harness(events, wakeups=True)
+    harness.wakeups.queue.failure = WakeupQueueGone("gone")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert [url for _, url in harness.signals.leaves] == [harness.wakeups.queue.url]
+    assert answer.aws_calls["GetItem"] > 0  # polled the item after leaving it
+
+
+def test_a_call_that_registered_nothing_leaves_nothing():
+    harness = Harness(_slow_steps(30), wakeups=True)
+    harness.signals.register = lambda *_: RunEnded("FAILED", T0_MS)  # a redriven run's first end
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
 
@@ -996,7 +1037,7 @@ def test_no_leaving_when_the_margin_cannot_hold_the_write_at_its_slowest(margin)
 
 
 def test_a_failed_leave_still_answers_206():
-    harness = Harness(_slow_steps(30), wakeups=True, margin=3.5)
+    harness = Harness(_slow_steps(30), wakeups=True)
     harness.service._wait_awake = _failing_after(harness)  # the item fails once the wait is over
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)

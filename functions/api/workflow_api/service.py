@@ -164,8 +164,8 @@ class WorkflowService:
             calls["GetItem"] += 1
             record = self._records.get(workflow_id)
 
-        begun = self._clock()
-        deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, remaining_seconds(), self._margin)
+        begun, left = self._clock(), remaining_seconds()
+        deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
         at = launch.started.start_time if launch.started else 0
         initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
         cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
@@ -176,7 +176,7 @@ class WorkflowService:
             with contextlib.suppress(RunNotFound):  # started a moment ago by the key's other caller
                 self._sfn.read_new_events(cursor, calls)
             initial = fold(cursor.events.values()) if cursor.events else RunSnapshot()
-        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, deadline, calls)
+        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, deadline, begun + left, calls)
         answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
         answer.started, answer.replayed = not launch.replayed, launch.replayed
         answer.waited_seconds = self._clock() - begun
@@ -312,11 +312,13 @@ class WorkflowService:
         initial: RunSnapshot,
         wait_until_task_refs: frozenset[str],
         deadline: float,
+        answer_by: float,
         calls: Counter[str],
     ) -> tuple[RunSnapshot, bool]:
         """Look at the run until the wait condition holds or the deadline (``clock`` time) comes.
 
-        Answers (run, timed_out). Throttling and outages only lengthen the pauses: a waiting
+        Answers (run, timed_out); ``answer_by`` (``clock`` time) is when the answer must be out
+        at the latest (the Lambda's or API Gateway's limit). Throttling and outages only lengthen the pauses: a waiting
         caller gets the run as last seen, never an error, and at least one look is taken when
         the budget allows it, so a run that already ended is reported as ended.
 
@@ -333,9 +335,9 @@ class WorkflowService:
         if self._wakeups is not None and self._signals is not None and awake:
             try:
                 with self._wakeups.lease(calls) as queue:
-                    run, timed_out = self._wait_awake(cursor, run, queue, deadline, calls)
-                    if timed_out:
-                        self._leave(cursor.execution_arn, queue, deadline, calls)
+                    run, timed_out, registered = self._wait_awake(cursor, run, queue, deadline, calls)
+                    if registered and timed_out is not False:  # answered (or polling) before the end
+                        self._leave(cursor.execution_arn, queue, answer_by, calls)
                 if timed_out is not None:
                     return run, timed_out
             except ServiceUnavailable:
@@ -344,10 +346,11 @@ class WorkflowService:
 
     def _wait_awake(
         self, cursor: HistoryCursor, run: RunSnapshot, queue: WakeupQueue, deadline: float, calls: Counter[str]
-    ) -> tuple[RunSnapshot, bool | None]:
+    ) -> tuple[RunSnapshot, bool | None, bool]:
         """Wait for the run's end on ``queue``, reading the history only when it may say more.
 
-        Answers (run, timed_out), timed_out None when the queue failed and the call must poll.
+        Answers (run, timed_out, registered): timed_out None when the queue failed and the call
+        must poll; registered when the queue is on the run's item (no end was recorded yet).
         The history is read: a moment after the start (a run that is over at once); every second
         in the first seconds (a container's new queue may miss its first wake-up, and EventBridge's
         delivery adds to the lag of short runs); when woken; every fallback seconds in case an
@@ -359,20 +362,21 @@ class WorkflowService:
         try:
             woken = self._signals.register(cursor.execution_arn, queue.url) is not None
         except (ServiceUnavailable, WaitersFull):
-            return run, None
+            return run, None, False
+        registered = not woken
         schedule = self._schedule()
         if not woken:
             self._sleep(min(schedule.next_pause(), max(0.0, deadline - self._clock())))
         while True:
             read = self._read_history(cursor, run, deadline, calls)
             if read is None:
-                return run, True  # over budget until the deadline: the run as last seen
+                return run, True, registered  # over budget until the deadline: the run as last seen
             run, throttled, _ = read
             if wait_is_over(run, frozenset()):
-                return run, False
+                return run, False, registered
             now = self._clock()
             if now >= deadline:
-                return run, True
+                return run, True, registered
             if woken and throttled:
                 # The end was heard of but AWS refused the read: read again after backing off.
                 self._sleep(min(schedule.next_pause(throttled=True), deadline - now))
@@ -387,15 +391,16 @@ class WorkflowService:
                 try:
                     woken = queue.wait(cursor.execution_arn, seconds, calls)
                 except ServiceUnavailable:
-                    return run, None
+                    return run, None, registered
 
-    def _leave(self, execution_arn: str, queue: WakeupQueue, deadline: float, calls: Counter[str]) -> None:
-        """A call answered before the run's end takes its queue off the run's item, so the item
-        lists only calls still waiting (``RunSignals.leave``). Only while the margin after the
-        deadline still holds the write at its slowest besides the answer: a late answer would cost
-        the caller more than a queue left on the item (run_status's end takes it off anyway)."""
+    def _leave(self, execution_arn: str, queue: WakeupQueue, answer_by: float, calls: Counter[str]) -> None:
+        """A call done waiting on its queue before the run's end (a 206, or a queue that failed)
+        takes the queue off the run's item, so the item lists the calls still waiting
+        (``RunSignals.leave``). Only while the time left still holds the write at its slowest
+        besides the answer: a late answer would cost the caller more than a queue left on the item
+        (run_status's end takes it off anyway)."""
         assert self._signals is not None
-        if self._clock() + WAITING_CALL_WORST_SECONDS + ANSWER_SECONDS > deadline + self._margin:
+        if self._clock() + WAITING_CALL_WORST_SECONDS + ANSWER_SECONDS > answer_by:
             return
         calls["UpdateItem"] += 1
         with contextlib.suppress(ServiceUnavailable):

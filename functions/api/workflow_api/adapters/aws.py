@@ -51,7 +51,9 @@ WAITING_CONFIG = CLIENT_CONFIG.merge(
         retries={"mode": "standard", "total_max_attempts": 1},
     )
 )
-# The longest one such call can take: it stalls to both timeouts.
+# The longest one such call takes when it stalls to both timeouts. Not a hard bound: the read
+# timeout is per socket read, and name resolution is outside both; ANSWER_MARGIN_SECONDS rests on
+# the same assumption.
 WAITING_CALL_WORST_SECONDS = WAITING_CONNECT_SECONDS + WAITING_READ_SECONDS
 
 

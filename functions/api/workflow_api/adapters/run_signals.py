@@ -114,6 +114,11 @@ class RunSignals(TableItems):
         Without this, a run that callers keep joining for hours fills its item with the queues of
         calls long answered, and once MAX_WAITERS are there its later callers poll. Once the run's
         end is recorded there is nothing to take off, and the write is refused (not made).
+
+        A leave that times out here but is applied late could take off the queue after the
+        container's next call on the same run registered it again: that call then learns of the
+        end from its history reads (within HISTORY_FALLBACK_SECONDS), not its queue. Rare, and
+        bounded.
         """
         try:
             with dynamodb_errors():
