@@ -318,9 +318,9 @@ class WorkflowService:
         """Look at the run until the wait condition holds or the deadline (``clock`` time) comes.
 
         Answers (run, timed_out); ``answer_by`` (``clock`` time) is when the answer must be out
-        at the latest (the Lambda's or API Gateway's limit). Throttling and outages only lengthen the pauses: a waiting
-        caller gets the run as last seen, never an error, and at least one look is taken when
-        the budget allows it, so a run that already ended is reported as ended.
+        at the latest (the Lambda's or API Gateway's limit). Throttling and outages only lengthen
+        the pauses: a waiting caller gets the run as last seen, never an error, and at least one
+        look is taken when the budget allows it, so a run that already ended is reported as ended.
 
         For the run's end the call blocks on a wake-up queue (``_wait_awake``); for a task
         reference (EventBridge says nothing of tasks), or when SQS fails, it polls (``_wait_polling``).

@@ -109,7 +109,8 @@ class RunSignals(TableItems):
         return None
 
     def leave(self, execution_arn: str, wakeup_queue_url: str) -> None:
-        """Take ``wakeup_queue_url`` off the run's item: its call answered before the run's end.
+        """Take ``wakeup_queue_url`` off the run's item: its call stopped waiting on it before
+        the run's end (a 206, or the queue failed and the call polls).
 
         Without this, a run that callers keep joining for hours fills its item with the queues of
         calls long answered, and once MAX_WAITERS are there its later callers poll. Once the run's
