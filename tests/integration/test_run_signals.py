@@ -72,6 +72,8 @@ def test_a_late_event_never_overwrites_a_later_end(local_aws: Any) -> None:
 
 
 def test_a_long_wait_is_woken_at_the_runs_end_and_reads_little_history(local_aws: Any) -> None:
+    """A run without a key is named for its caller's queue: run_status sends the end there, and
+    neither the call nor run_status touches the run's item."""
     service = build_service(Settings.from_environment(), answer_margin_seconds=0)
     options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
 
@@ -79,7 +81,10 @@ def test_a_long_wait_is_woken_at_the_runs_end_and_reads_little_history(local_aws
     answered = time.time()
 
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["ReceiveMessage"] > 0 and answer.aws_calls["GetItem"] == 0, answer.aws_calls
+    assert answer.aws_calls["ReceiveMessage"] > 0, answer.aws_calls
+    assert answer.aws_calls["GetItem"] == answer.aws_calls["UpdateItem"] == 0, answer.aws_calls
+    workflow, execution_name = service._catalog.parse_workflow_id(answer.run.workflow_id)
+    assert "-q" in execution_name and _item(workflow.execution_arn(execution_name)) is None
     # History right after the start, each second of the first two, every 5 s, and for the end.
     assert answer.aws_calls["GetExecutionHistory"] <= 6, answer.aws_calls
     # Woken, not left to the history: the answer follows the end by the event's delivery and one

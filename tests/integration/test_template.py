@@ -57,10 +57,11 @@ STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/any-name/0f2c5b3
 WAKEUP_QUEUES = "arn:aws:sqs:eu-west-1:111111111111:wakeup-0f2c5b3e-8d41-4a7f-9c3b-5e6d7f8a9b0c-*"
 
 
+REFS = {"AWS::StackId": STACK_ID, "AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111"}
+
+
 def resolved(value: Any) -> Any:
-    refs = {"AWS::StackId": STACK_ID, "AWS::Partition": "aws", "AWS::Region": "eu-west-1"}
-    refs["AWS::AccountId"] = "111111111111"
-    return cfn.Resolver(TEMPLATE, refs, {}).resolve(value)
+    return cfn.Resolver(TEMPLATE, REFS, {}).resolve(value)
 
 
 def statements(logical_id: str) -> dict[str, dict[str, Any]]:
@@ -75,6 +76,19 @@ def test_the_wakeup_queue_prefix_is_what_the_policies_allow_and_fits_sqs_names()
         assert f"arn:aws:sqs:eu-west-1:111111111111:{prefix}*" == WAKEUP_QUEUES, logical_id
         # The adapter adds 32 hex digits; SQS names hold 80 characters.
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,48}", prefix), prefix
+
+
+def test_run_status_builds_the_url_of_a_queue_the_api_makes() -> None:
+    """A run named for a queue gives run_status the queue's id; the URL before it is set for both
+    functions, and is SQS's URL of a queue named with the API's prefix."""
+    api = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    prefix = resolved(api["WAKEUP_QUEUE_PREFIX"])
+    for logical_id in ("ApiFunction", "RunStatusFunction"):
+        variables = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
+        url_prefix = cfn.Resolver(TEMPLATE, {**REFS, "AWS::URLSuffix": "amazonaws.com"}, {}).resolve(
+            variables["WAKEUP_QUEUE_URL_PREFIX"]
+        )
+        assert url_prefix == f"https://sqs.eu-west-1.amazonaws.com/111111111111/{prefix}", logical_id
 
 
 def test_every_asl_file_is_deployed_and_every_definition_exists() -> None:

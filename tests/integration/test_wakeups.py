@@ -19,6 +19,7 @@ from workflow_api.adapters.wakeups import (
     SWEEP_AFTER_SECONDS,
     WakeupQueueGone,
     WakeupQueues,
+    run_name,
     sweep,
     wake,
 )
@@ -100,6 +101,21 @@ def test_the_end_sent_by_run_status_wakes_the_waiting_call_at_once(local_aws: An
     assert answered == [{"executionArn": arn, "status": "SUCCEEDED", "kept": True, "woken": 1}]
     assert took < 5, took  # returned on the message, not at the end of its 10 s
     assert calls == {"CreateQueue": 1, "ReceiveMessage": 1}
+
+
+def test_run_status_sends_the_end_of_a_run_named_for_a_queue_there_and_records_nothing(local_aws: Any) -> None:
+    config, calls = Settings.from_environment(), Counter[str]()
+    assert config.wakeup_queue_prefix and config.wakeup_queue_url_prefix  # as the template sets them
+    pool = WakeupQueues(config.wakeup_queue_prefix, boto3.client("sqs"), url_prefix=config.wakeup_queue_url_prefix)
+    with pool.lease(calls) as queue:
+        arn = f"{MACHINE_ARN}:{run_name(uuid.uuid4().hex, queue)}"
+        event = {"detail": {"executionArn": arn, "status": "SUCCEEDED", "stopDate": int(time.time() * 1000)}}
+
+        told = local_aws.functions["RunStatusFunction"].invoke(event)
+
+        assert told == {"executionArn": arn, "status": "SUCCEEDED", "kept": False, "woken": 1}
+        assert queue.wait(arn, 1, calls)
+    assert signals().ended(arn) is None  # no item: nobody registers on such a run
 
 
 def test_a_message_about_another_run_is_passed_over(local_aws: Any) -> None:

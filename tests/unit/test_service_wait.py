@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -150,6 +151,7 @@ class FakeWakeupQueue:
     same moment run_status records it), unless ``lost``; ``failure`` makes a receive raise."""
 
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/wakeup-test-1"
+    id: str | None = None  # no id: the run is not named for the queue, and the call registers
 
     def __init__(self, signals: FakeRunSignals) -> None:
         self.signals = signals
@@ -210,13 +212,17 @@ class Harness:
         wakeups=False,
         history_first: float = 2.0,
         read_budget=None,
+        queue_id: str | None = None,
     ):
+        """``queue_id``: the wake-up queue's id, so a run without a key is named for it."""
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
         ends = [e for e in events if e["type"] == "ExecutionSucceeded"]
         ends_at = (ends[0]["timestamp"] - T0).total_seconds() if ends else None
         self.signals = FakeRunSignals(self.sfn, ends_at) if signals or wakeups else None
         self.wakeups = FakeWakeupQueues(self.signals) if wakeups and self.signals else None
+        if self.wakeups is not None:
+            self.wakeups.queue.id = queue_id
         self.records = FakeRunRecords(self.sfn)
         self.loaded: list[str] = []
         self.catalog = WorkflowCatalog(MACHINES, self._load)
@@ -1057,3 +1063,82 @@ def _failing_after(harness):
         return result
 
     return wrapped
+
+
+# --- a run without a key, named for its caller's queue ------------------------------------------
+
+QUEUE_ID = "0123456789abcdef" * 2
+
+
+def test_a_run_without_a_key_is_named_for_its_queue_and_its_call_registers_nothing():
+    events = _slow_steps(20)
+    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    ((_, name, _),) = harness.sfn.starts
+    assert re.fullmatch(rf"[0-9a-f]{{32}}-q{QUEUE_ID}", name), name
+    assert answer.run.workflow_id == f"slow_steps.1.{name}"
+    # run_status finds the queue in the run's name: no write to the run's item, and none read.
+    assert harness.signals.registrations == [] and harness.signals.read_times == []
+    assert answer.aws_calls["UpdateItem"] == answer.aws_calls["GetItem"] == 0, answer.aws_calls
+    assert answer.waited_seconds - arrives <= READ_LATENCY * 2  # woken, then one history read
+    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
+
+
+def test_a_call_answered_206_on_a_run_named_for_its_queue_leaves_nothing():
+    harness = Harness(_slow_steps(30), wakeups=True, queue_id=QUEUE_ID)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    assert (answer.http_status, answer.run.status) == (206, "RUNNING")
+    assert harness.signals.leaves == [] and answer.aws_calls["UpdateItem"] == 0
+
+
+def test_a_run_named_for_a_queue_that_fails_is_polled_in_its_history_not_its_item():
+    """run_status records no end for such a run: its item would never say the run ended."""
+    events = _slow_steps(6)
+    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
+    harness.wakeups.queue.failure = WakeupQueueGone("gone")
+    ended = _at(events, "ExecutionSucceeded")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.aws_calls["GetItem"] == 0 and harness.signals.leaves == []
+    assert answer.waited_seconds - ended <= CAP + READ_LATENCY * 2  # the history's backoff, capped at 1 s
+    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"wait_for_seconds": 1},
+        {"wait_for_seconds": 0},
+        {"wait_for_seconds": 25, "wait_until_task_ref": ("final_step",)},
+    ],
+    ids=["one second", "no wait", "task reference"],
+)
+def test_a_call_that_will_not_wait_on_a_queue_leases_none_and_names_its_run_plainly(options):
+    harness = Harness(_slow_steps(3), wakeups=True, queue_id=QUEUE_ID)
+
+    harness.execute(workflow="slow_steps", **options)
+
+    ((_, name, _),) = harness.sfn.starts
+    assert re.fullmatch(r"[0-9a-f]{32}", name), name
+    assert harness.wakeups.leases == 0
+
+
+def test_without_a_queue_the_run_is_named_plainly_and_its_item_polled():
+    events = _slow_steps(6)
+    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
+    harness.wakeups.failure = AwsUnavailable("SQS outage")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    ((_, name, _),) = harness.sfn.starts
+    assert re.fullmatch(r"[0-9a-f]{32}", name), name  # run_status records its end on the item
+    assert answer.aws_calls["GetItem"] > 0

@@ -29,9 +29,13 @@ from workflow_api.adapters.wakeups import (
     NEW_QUEUE_SECONDS,
     WakeupQueueGone,
     WakeupQueues,
+    is_named_for,
+    queue_named_by,
+    run_name,
     wake,
 )
 from workflow_api.config import Settings
+from workflow_api.idempotency import execution_name
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:m:run"
 
@@ -185,3 +189,59 @@ def test_a_receive_that_stalls_gives_up_soon_after_its_wait_not_at_a_fixed_timeo
     # (the upper bound leaves room for a busy CI machine).
     assert 1 + LONG_POLL_GRACE_SECONDS - 0.1 < took < 1 + LONG_POLL_GRACE_SECONDS + 6
     assert calls["ReceiveMessage"] == 1  # tried once
+
+
+# --- a run named for the queue its caller waits on ----------------------------------------------
+
+URL_PREFIX = "https://sqs.us-east-1.amazonaws.com/123456789012/wakeup-t-"
+
+
+class QueueMaker(FakeSqs):
+    """Gives each queue the URL SQS would, or ``url_of``'s."""
+
+    def __init__(self, url_of: Any = None) -> None:
+        super().__init__()
+        self.url_of = url_of or (lambda name: f"https://sqs.us-east-1.amazonaws.com/123456789012/{name}")
+
+    def create_queue(self, QueueName: str, Attributes: dict[str, str]) -> dict[str, Any]:  # noqa: N803
+        return {"QueueUrl": self.url_of(QueueName)}
+
+
+def test_run_status_finds_the_queue_a_run_is_named_for() -> None:
+    with WakeupQueues("wakeup-t-", QueueMaker(), url_prefix=URL_PREFIX).lease(Counter()) as queue:
+        name = run_name("f" * 32, queue)
+
+        assert name == f"{'f' * 32}-q{queue.id}" and len(name) <= 80
+        assert is_named_for(name, queue)
+        assert queue_named_by(name, URL_PREFIX) == queue.url
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "f" * 32,  # plainly named: its end is recorded on its item
+        execution_name("slow_steps", "a key", 1),  # named for its idempotency key: its waiters register
+        f"{'f' * 32}-q{'A' * 32}",
+        f"{'f' * 32}-q{'a' * 31}",
+        f"{'f' * 32}-q{'a' * 32}-x",
+    ],
+)
+def test_no_other_name_names_a_queue(name: str) -> None:
+    assert queue_named_by(name, URL_PREFIX) is None
+
+
+def test_a_queue_whose_url_run_status_could_not_build_gets_no_id() -> None:
+    """The URL SQS gives is checked against the one run_status will build from the run's name: a
+    queue that differs (another endpoint's form) is waited on as before, after registering."""
+    odd = QueueMaker(lambda name: f"https://queue.amazonaws.com/123456789012/{name}")
+    for pool in (WakeupQueues("wakeup-t-", odd, url_prefix=URL_PREFIX), WakeupQueues("wakeup-t-", QueueMaker())):
+        with pool.lease(Counter()) as queue:
+            assert queue.id is None
+            assert run_name("f" * 32, queue) == "f" * 32
+            assert not is_named_for("f" * 32, queue)
+
+
+def test_a_call_is_not_fooled_by_a_run_named_for_another_queue() -> None:
+    with WakeupQueues("wakeup-t-", QueueMaker(), url_prefix=URL_PREFIX).lease(Counter()) as queue:
+        assert not is_named_for(f"{'f' * 32}-q{'0' * 32}", queue)
+

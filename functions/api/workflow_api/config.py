@@ -32,6 +32,9 @@ class Settings(BaseModel):
     # Waiters block on an SQS queue of their own (named with this prefix) for their run's end,
     # which run_status sends there; unset, they poll for it (adapters/wakeups.py).
     wakeup_queue_prefix: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,48}$", alias="WAKEUP_QUEUE_PREFIX")
+    # Those queues' URL up to the queue's id, as run_status builds it to send a run's end to the
+    # queue the run is named for (adapters/wakeups.py, run_name); unset, every waiter registers.
+    wakeup_queue_url_prefix: str | None = Field(default=None, pattern=r"^https://\S+$", alias="WAKEUP_QUEUE_URL_PREFIX")
     # Time kept back, from the Lambda's or API Gateway's time left, for the last history read
     # (tried once, 1 s to connect and 2 s to read: adapters/aws.py) and the answer.
     answer_margin_seconds: float = Field(default=3.5, ge=0, alias="ANSWER_MARGIN_SECONDS")

@@ -14,7 +14,7 @@ from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
 from .adapters.run_signals import RunEnded, RunSignals, WaitersFull
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
-from .adapters.wakeups import WakeupQueue, WakeupQueues
+from .adapters.wakeups import WakeupQueue, WakeupQueues, is_named_for, run_name
 from .catalog import WorkflowCatalog, WorkflowVersion
 from .errors import (
     FieldError,
@@ -153,30 +153,36 @@ class WorkflowService:
 
         calls: Counter[str] = Counter()
         record = RunRecord(command.correlation_id, command.priority)
-        if options.idempotency_key is None or options.on_conflict is None:
-            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls)
-        else:
-            launch = self._start_with_key(
-                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
-            )
-        workflow_id = launch.workflow.workflow_id(launch.execution_name)
-        if launch.replayed:
-            calls["GetItem"] += 1
-            record = self._records.get(workflow_id)
+        with contextlib.ExitStack() as leased:
+            # Leased before the start: a run without a key is named for the queue its call waits on.
+            queue = self._queue_for(options, remaining_seconds(), leased, calls)
+            if options.idempotency_key is None or options.on_conflict is None:
+                launch = self._start(workflow, run_name(uuid.uuid4().hex, queue), workflow_input, record, calls)
+            else:
+                launch = self._start_with_key(
+                    workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
+                )
+            workflow_id = launch.workflow.workflow_id(launch.execution_name)
+            if launch.replayed:
+                calls["GetItem"] += 1
+                record = self._records.get(workflow_id)
 
-        begun, left = self._clock(), remaining_seconds()
-        deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
-        at = launch.started.start_time if launch.started else 0
-        initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
-        cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
-        if launch.replayed:
-            # The run is not ours: its input, status and times come from its history, not the
-            # call. Read with botocore's retries: an answer made up without it (status RUNNING,
-            # no input) would be wrong, so if AWS still refuses, the caller is told to retry (503).
-            with contextlib.suppress(RunNotFound):  # started a moment ago by the key's other caller
-                self._sfn.read_new_events(cursor, calls)
-            initial = fold(cursor.events.values()) if cursor.events else RunSnapshot()
-        run, timed_out = self._wait(cursor, initial, options.wait_until_task_refs, deadline, begun + left, calls)
+            begun, left = self._clock(), remaining_seconds()
+            deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
+            at = launch.started.start_time if launch.started else 0
+            initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
+            cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
+            if launch.replayed:
+                # The run is not ours: its input, status and times come from its history, not the
+                # call. Read with botocore's retries: an answer made up without it (status RUNNING,
+                # no input) would be wrong, so if AWS still refuses, the caller is told to retry (503).
+                with contextlib.suppress(RunNotFound):  # started a moment ago by the key's other caller
+                    self._sfn.read_new_events(cursor, calls)
+                initial = fold(cursor.events.values()) if cursor.events else RunSnapshot()
+            named = queue is not None and is_named_for(launch.execution_name, queue)
+            run, timed_out = self._wait(
+                cursor, initial, options.wait_until_task_refs, deadline, begun + left, calls, queue, named
+            )
         answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
         answer.started, answer.replayed = not launch.replayed, launch.replayed
         answer.waited_seconds = self._clock() - begun
@@ -286,6 +292,21 @@ class WorkflowService:
 
     # --- waiting -------------------------------------------------------------------------------
 
+    def _queue_for(
+        self, options: RunOptions, remaining: float, leased: contextlib.ExitStack, calls: Counter[str]
+    ) -> WakeupQueue | None:
+        """The wake-up queue this call will wait on, leased until ``leased`` closes; None when it
+        will poll instead: a task reference is awaited (EventBridge says nothing of tasks), the
+        wait is too short for SQS's whole seconds, or SQS refuses a queue."""
+        if self._wakeups is None or self._signals is None or options.wait_until_task_refs:
+            return None
+        if wait_budget(options.wait_for_seconds, self._max_wait, remaining, self._margin) <= 1.0:
+            return None  # after the start, under a second would be left: nothing to wait on SQS for
+        try:
+            return leased.enter_context(self._wakeups.lease(calls))
+        except ServiceUnavailable:
+            return None
+
     def _look(self, cursor: HistoryCursor, run: RunSnapshot, calls: Counter[str]) -> tuple[RunSnapshot, bool]:
         """Read what is new in the run's history: (run as it now stands, whether AWS throttled)."""
         try:
@@ -314,6 +335,8 @@ class WorkflowService:
         deadline: float,
         answer_by: float,
         calls: Counter[str],
+        queue: WakeupQueue | None = None,
+        named_for_queue: bool = False,
     ) -> tuple[RunSnapshot, bool]:
         """Look at the run until the wait condition holds or the deadline (``clock`` time) comes.
 
@@ -322,8 +345,10 @@ class WorkflowService:
         the pauses: a waiting caller gets the run as last seen, never an error, and at least one
         look is taken when the budget allows it, so a run that already ended is reported as ended.
 
-        For the run's end the call blocks on a wake-up queue (``_wait_awake``); for a task
-        reference (EventBridge says nothing of tasks), or when SQS fails, it polls (``_wait_polling``).
+        With a ``queue`` the call blocks on it for the run's end (``_wait_awake``); the run is
+        ``named_for_queue`` when run_status sends its end there without the run's item. For a
+        task reference (EventBridge says nothing of tasks), or when SQS fails, it polls
+        (``_wait_polling``).
         """
         if wait_is_over(initial, wait_until_task_refs):
             return initial, False
@@ -332,25 +357,29 @@ class WorkflowService:
         run = initial
         # SQS waits whole seconds: with less than one left, a queue could not be waited on.
         awake = deadline - self._clock() >= 1.0 and not wait_until_task_refs
-        if self._wakeups is not None and self._signals is not None and awake:
-            try:
-                with self._wakeups.lease(calls) as queue:
-                    run, timed_out, registered = self._wait_awake(cursor, run, queue, deadline, calls)
-                    if registered and timed_out is not False:  # answered (or polling) before the end
-                        self._leave(cursor.execution_arn, queue, answer_by, calls)
-                if timed_out is not None:
-                    return run, timed_out
-            except ServiceUnavailable:
-                pass  # no queue to wait on: poll for the end instead
-        return self._wait_polling(cursor, run, wait_until_task_refs, deadline, calls)
+        if queue is not None and self._signals is not None and awake:
+            run, timed_out, registered = self._wait_awake(cursor, run, queue, deadline, calls, named_for_queue)
+            if registered and timed_out is not False:  # answered (or polling) before the end
+                self._leave(cursor.execution_arn, queue, answer_by, calls)
+            if timed_out is not None:
+                return run, timed_out
+        # No end is recorded on the item of a run named for its queue: then only the history tells.
+        return self._wait_polling(cursor, run, wait_until_task_refs, deadline, calls, item=not named_for_queue)
 
     def _wait_awake(
-        self, cursor: HistoryCursor, run: RunSnapshot, queue: WakeupQueue, deadline: float, calls: Counter[str]
+        self,
+        cursor: HistoryCursor,
+        run: RunSnapshot,
+        queue: WakeupQueue,
+        deadline: float,
+        calls: Counter[str],
+        named_for_queue: bool = False,
     ) -> tuple[RunSnapshot, bool | None, bool]:
         """Wait for the run's end on ``queue``, reading the history only when it may say more.
 
         Answers (run, timed_out, registered): timed_out None when the queue failed and the call
-        must poll; registered when the queue is on the run's item (no end was recorded yet).
+        must poll; registered when the queue is on the run's item (no end was recorded yet). A
+        run ``named_for_queue`` needs no registration: run_status finds the queue in its name.
         The history is read: a moment after the start (a run that is over at once); every second
         in the first seconds (a container's new queue may miss its first wake-up, and EventBridge's
         delivery adds to the lag of short runs); when woken; every fallback seconds in case an
@@ -358,12 +387,14 @@ class WorkflowService:
         """
         assert self._signals is not None
         begun = self._clock()
-        calls["UpdateItem"] += 1
-        try:
-            woken = self._signals.register(cursor.execution_arn, queue.url) is not None
-        except (ServiceUnavailable, WaitersFull):
-            return run, None, False
-        registered = not woken
+        woken = False
+        if not named_for_queue:
+            calls["UpdateItem"] += 1
+            try:
+                woken = self._signals.register(cursor.execution_arn, queue.url) is not None
+            except (ServiceUnavailable, WaitersFull):
+                return run, None, False
+        registered = not woken and not named_for_queue
         schedule = self._schedule()
         if not woken:
             self._sleep(min(schedule.next_pause(), max(0.0, deadline - self._clock())))
@@ -413,6 +444,7 @@ class WorkflowService:
         wait_until_task_refs: frozenset[str],
         deadline: float,
         calls: Counter[str],
+        item: bool = True,
     ) -> tuple[RunSnapshot, bool]:
         """Look at the run on a backing-off schedule until the wait condition holds or the deadline.
 
@@ -420,6 +452,7 @@ class WorkflowService:
         end and EventBridge's delivery delay would add to the answer's lag; for a task reference;
         for the last look; and now and then in case an event is lost. Otherwise it reads
         run_status's item in DynamoDB, and the history only once that item says the run ended.
+        Without the ``item`` (run_status records no end for the run), every look reads the history.
         """
         begun = self._clock()
         schedule = self._schedule()
@@ -433,6 +466,7 @@ class WorkflowService:
             now = self._clock()
             history_due = (
                 self._signals is None
+                or not item
                 or bool(wait_until_task_refs)
                 or last_look
                 or now - begun < self._history_first

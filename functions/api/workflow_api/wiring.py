@@ -41,7 +41,9 @@ def build_service(
         "run_signals": RunSignals(table, retention, dynamodb_client or dynamodb_waiting_client()),
         "history_first_seconds": config.history_first_seconds,
         "history_fallback_seconds": config.history_fallback_seconds,
-        "wakeups": WakeupQueues(config.wakeup_queue_prefix, sqs_client) if config.wakeup_queue_prefix else None,
+        "wakeups": WakeupQueues(config.wakeup_queue_prefix, sqs_client, url_prefix=config.wakeup_queue_url_prefix)
+        if config.wakeup_queue_prefix
+        else None,
     }
     return WorkflowService(
         catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),

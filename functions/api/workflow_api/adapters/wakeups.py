@@ -17,9 +17,16 @@ an earlier call had already answered) is passed over. A queue is replaced once i
 SQS asks for a second between creating a queue and using it. A container's first wait may find
 its queue not there yet (the call then polls, and the queue is kept for the next call) or miss its
 wake-up (the call learns of the end from the history reads of its first seconds).
+
+A run without an idempotency key has one waiter only, the call that started it (nobody else can
+name it to wait on it), so that call names the run for its queue (``run_name``) and does not
+register on the run's item: ``run_status`` reads the queue from the run's name (``queue_named_by``)
+and sends the end there at once, without the item's write before it. A run with a key is named
+for the key (any caller may join it), so its waiters register as above.
 """
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -47,6 +54,10 @@ SWEEP_AFTER_SECONDS = QUEUE_MAX_AGE_SECONDS + 300
 # does not exist is not yet visible, not gone.
 NEW_QUEUE_SECONDS = 5
 _GONE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+# "<run id>-q<the queue's id>": the name of a run whose one waiter waits on the queue (the ids are
+# uuid hex; 66 of Step Functions' 80 characters). A name derived from an idempotency key starts
+# with "k" and never matches.
+_NAMED_FOR_QUEUE = re.compile(r"[0-9a-f]{32}-q(?P<queue>[0-9a-f]{32})")
 
 
 class WakeupQueueGone(ServiceUnavailable):
@@ -62,6 +73,8 @@ class WakeupQueue:
     _receiver: "Callable[[int], SQSClient]"  # the client for a receive that waits so many seconds
     _clock: Callable[[], float]
     gone: bool = False
+    # The queue's id, when run_status can find the queue from it (``run_name``); None: it cannot.
+    id: str | None = None
 
     def wait(self, execution_arn: str, seconds: int, calls: "Counter[str]") -> bool:
         """Block for up to ``seconds`` whole seconds (SQS waits in whole seconds) until the end of
@@ -86,6 +99,25 @@ class WakeupQueue:
         return False
 
 
+def run_name(run_id: str, queue: WakeupQueue | None) -> str:
+    """The name of a run whose one waiter is the call starting it: for the queue it waits on,
+    when run_status can find that queue from the name (``queue_named_by``)."""
+    return f"{run_id}-q{queue.id}" if queue is not None and queue.id is not None else run_id
+
+
+def is_named_for(execution_name: str, queue: WakeupQueue) -> bool:
+    """Whether run_status sends this run's end to ``queue`` without looking at the run's item."""
+    found = _NAMED_FOR_QUEUE.fullmatch(execution_name)
+    return found is not None and found["queue"] == queue.id
+
+
+def queue_named_by(execution_name: str, url_prefix: str) -> str | None:
+    """The URL of the queue a run is named for (``run_name``), or None: a run named for its
+    idempotency key, whose waiters register on its item instead."""
+    found = _NAMED_FOR_QUEUE.fullmatch(execution_name)
+    return None if found is None else url_prefix + found["queue"]
+
+
 def _about(body: str, execution_arn: str) -> bool:
     try:
         return bool(json.loads(body).get("executionArn") == execution_arn)
@@ -102,10 +134,13 @@ class WakeupQueues:
         client: "SQSClient | None" = None,
         clock: Callable[[], float] = time.time,
         long_poll_clients: "Callable[[int], SQSClient] | None" = None,
+        url_prefix: str | None = None,
     ) -> None:
         """``long_poll_clients``: the client for a receive of so many seconds (``client`` for all,
-        when only it is given)."""
+        when only it is given). ``url_prefix``: the URL of a queue up to its id, as run_status
+        builds it (``queue_named_by``); a queue whose URL SQS gives otherwise gets no id."""
         self._prefix = name_prefix
+        self._url_prefix = url_prefix
         self._client = client or sqs_client()
         self._long_poll_clients = long_poll_clients or ((lambda _seconds: client) if client else sqs_long_poll_client)
         self._clock = clock
@@ -131,13 +166,15 @@ class WakeupQueues:
 
     def _create(self, calls: "Counter[str]") -> WakeupQueue:
         calls["CreateQueue"] += 1
+        queue_id = uuid.uuid4().hex
         with aws_errors("SQS"):
             url = self._client.create_queue(
-                QueueName=self._prefix + uuid.uuid4().hex,
+                QueueName=self._prefix + queue_id,
                 # Messages are kept 60 s and a received one stays hidden for 12 h: never deleted.
                 Attributes={"MessageRetentionPeriod": "60", "VisibilityTimeout": "43200"},
-            )
-        return WakeupQueue(url["QueueUrl"], self._clock(), self._long_poll_clients, self._clock)
+            )["QueueUrl"]
+        found = self._url_prefix is not None and url == self._url_prefix + queue_id
+        return WakeupQueue(url, self._clock(), self._long_poll_clients, self._clock, id=queue_id if found else None)
 
     def _delete(self, queue: WakeupQueue, calls: "Counter[str]") -> None:
         calls["DeleteQueue"] += 1
