@@ -25,7 +25,9 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.utils import unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend
+from moto.sqs.models import Queue
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 from . import execution_history
@@ -104,6 +106,32 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
     locked.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
     return locked
+
+
+def _past_retention_dropped(add_message: Callable[..., Any]) -> Callable[..., Any]:
+    """SQS deletes a message once it is older than its queue's MessageRetentionPeriod; moto keeps
+    it for ever, and walks every message it holds, three or four times, on each send and receive.
+    The wake-up queues never delete their messages (``wakeups.py``): each is kept 60 s and hidden
+    12 h once received. So in moto a container's queue grew by a message a call, and each of its
+    sends and receives slowed with it: with 170 messages held, a receive took 3.7 ms and a send
+    1.7 ms (1.3 and 0.9 ms with none). A send now first drops what SQS would never hand out again:
+    a message past its retention, or hidden until after it (only ChangeMessageVisibility could
+    show it again, and nothing here calls that): the same 170 wake-ups then cost 1.2 and 0.9 ms.
+    Only the queue's ApproximateNumberOfMessagesNotVisible differs from AWS's, where such messages
+    count until they expire."""
+
+    @functools.wraps(add_message)
+    def add(self: Any, message: Any) -> None:
+        retention_ms = int(self.message_retention_period) * 1000
+        now = unix_time_millis()
+        with self._messages_lock:
+            for gone in [m for m in self._messages if max(now, m.visible_at) >= m.sent_timestamp + retention_ms]:
+                self._messages.remove(gone)
+                self._pending_messages.discard(gone)
+        add_message(self, message)
+
+    add.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
+    return add
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
@@ -193,6 +221,8 @@ def _patch_moto() -> None:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__wrapped_by_local_mode__", False):
             setattr(DynamoDBBackend, name, _serialized(method))
+    if not getattr(Queue.add_message, "__wrapped_by_local_mode__", False):
+        Queue.add_message = _past_retention_dropped(Queue.add_message)  # type: ignore[method-assign]
     ended = BaseExecutionWorkerCommunication.terminated
     if not getattr(ended, "__wrapped_by_local_mode__", False):
         BaseExecutionWorkerCommunication.terminated = _terminated_then_published(ended)  # type: ignore[method-assign]

@@ -196,3 +196,36 @@ def test_the_sweeper_function_runs_in_local_mode(local_aws: Any) -> None:
 
         assert answer == {"deleted": 0}  # a queue in use is young
         assert queue.url in queue_urls(prefix)
+
+
+def _held(queue_url: str) -> list[Any]:
+    """The messages local mode's SQS (moto) holds for a queue."""
+    from moto.sqs.models import sqs_backends
+
+    return list(sqs_backends["123456789012"]["us-east-1"].get_queue(queue_url.rsplit("/", 1)[1])._messages)
+
+
+def test_a_message_past_its_queues_retention_is_gone_as_in_sqs(local_aws: Any) -> None:
+    calls, client = Counter[str](), boto3.client("sqs")
+    with queues().lease(calls) as queue:
+        client.send_message(QueueUrl=queue.url, MessageBody='{"executionArn": "old"}')
+        (old,) = _held(queue.url)
+        old.sent_timestamp -= 61_000  # sent 61 s ago: the queue keeps messages 60 s
+
+        client.send_message(QueueUrl=queue.url, MessageBody='{"executionArn": "new"}')
+        received = client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)["Messages"]
+
+    assert [message["Body"] for message in received] == ['{"executionArn": "new"}']
+
+
+def test_a_queue_holds_only_messages_it_could_still_hand_out(local_aws: Any) -> None:
+    """A wake-up is received once and hidden for 12 h, past its 60 s retention: SQS never hands it
+    out again. moto kept every one, and walked them all on each send and receive."""
+    calls = Counter[str]()
+    with queues().lease(calls) as queue:
+        for _ in range(20):
+            arn = run_arn()
+            wake([queue.url], arn, RunEnded("SUCCEEDED", 1))
+            assert queue.wait(arn, 1, calls)
+
+        assert len(_held(queue.url)) == 1  # the last, received since the last send
