@@ -2,6 +2,7 @@
 queue among several, a new queue SQS does not show yet, a receive that stalls, and the long
 poll's client settings."""
 
+import datetime
 import socket
 import threading
 import time
@@ -245,3 +246,24 @@ def test_a_call_is_not_fooled_by_a_run_named_for_another_queue() -> None:
     with WakeupQueues("wakeup-t-", QueueMaker(), url_prefix=URL_PREFIX).lease(Counter()) as queue:
         assert not is_named_for(f"{'f' * 32}-q{'0' * 32}", queue)
 
+
+# --- timestamps ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1_796_145_859.23, 1_796_145_859, 0, "2026-12-01T10:00:00.5Z", "1796145859.23"])
+def test_timestamps_are_the_instants_botocore_parses_in_utc(value: Any) -> None:
+    from botocore.utils import parse_timestamp
+
+    parsed = aws.utc_timestamp(value)
+
+    assert parsed == parse_timestamp(value)  # the same instant
+    assert parsed.utcoffset() == datetime.timedelta(0)
+
+
+def test_the_adapters_clients_parse_timestamps_with_it(fresh_clients: None) -> None:
+    """The parser is the session's: every client made from it (and the answers' start and stop
+    dates, and each history event's time) uses it."""
+    client = aws.stepfunctions_client()
+    parser = client._endpoint._response_parser_factory.create_parser("json")
+
+    assert parser._timestamp_parser is aws.utc_timestamp

@@ -7,12 +7,14 @@ use, and importing it costs about 80 ms of every cold start (s3transfer, mostly)
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import parse_timestamp
 
 from ..errors import ServiceUnavailable
 
@@ -61,9 +63,25 @@ WAITING_CALL_WORST_SECONDS = WAITING_CONNECT_SECONDS + WAITING_READ_SECONDS
 _SESSION_LOCK = threading.Lock()
 
 
+def utc_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, quicker for the epoch seconds the JSON protocols send: botocore
+    builds a ``dateutil`` local zone for each timestamp it parses (7.4 us each, against 0.4 us),
+    and a history page holds one an event: botocore parsed a 14-event page in 0.26 ms, 0.15 ms with
+    this. The instant is the same; the datetime is in UTC (the zone Lambda runs in anyway)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass  # out of the platform's range: botocore's own fallback copes
+    parsed: datetime = parse_timestamp(value)
+    return parsed
+
+
 @cache
 def _session() -> botocore.session.Session:
-    return botocore.session.get_session()
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
+    return session
 
 
 @cache
