@@ -94,3 +94,11 @@ def test_each_thread_logs_its_own_correlation_id() -> None:
         ("second", "second"),
     ]
     assert read_back == {"first": "first", "second": "second"}
+
+
+def test_what_local_mode_builds_at_start_is_kept_out_of_the_collectors_way(local_aws: object) -> None:
+    """moto's models and the libraries live as long as the process: frozen once the stack is
+    built, a full collection no longer walks them (in the bench's process: 195 ms, then 2.4 ms)."""
+    import gc
+
+    assert gc.get_freeze_count() > 100_000
