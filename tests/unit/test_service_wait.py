@@ -1142,3 +1142,14 @@ def test_without_a_queue_the_run_is_named_plainly_and_its_item_polled():
     ((_, name, _),) = harness.sfn.starts
     assert re.fullmatch(r"[0-9a-f]{32}", name), name  # run_status records its end on the item
     assert answer.aws_calls["GetItem"] > 0
+
+
+def test_a_read_within_the_budget_does_not_sleep_first():
+    """time.sleep(0) gives the interpreter up to any thread that can run: in local mode, the one
+    that had just sent the wake-up, and the answer's read waited for it."""
+    harness = Harness(_slow_steps(3), wakeups=True, queue_id=QUEUE_ID)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert answer.http_status == 200
+    assert len(harness.sfn.read_times) >= 2 and 0 not in harness.clock.sleeps, harness.clock.sleeps

@@ -497,9 +497,12 @@ class WorkflowService:
         """One history read within the process's read budget: (run, whether AWS throttled, whether
         it queued for the budget), or None when the budget allows no read before the deadline."""
         queued = self._budget.reserve()
-        if queued and self._clock() + queued > deadline:
-            return None
-        self._sleep(queued)
+        if queued:
+            if self._clock() + queued > deadline:
+                return None
+            # Only then: time.sleep(0) gives up the interpreter to any other thread that can run
+            # (in local mode, the one that just woke this call), and the read waited on it.
+            self._sleep(queued)
         run, throttled = self._look(cursor, run, calls)
         return run, throttled, queued > 0
 
