@@ -13,19 +13,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 
-def call(url: str, body: bytes, wait_seconds: str) -> dict[str, Any]:
-    """One POST: latency (s), HTTP status, the run's own duration (s, from the body) and workflowId."""
+def connect(url: str) -> http.client.HTTPConnection:
     parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+
+
+def call(url: str, body: bytes, wait_seconds: str, kept: http.client.HTTPConnection | None = None) -> dict[str, Any]:
+    """One POST: latency (s), HTTP status, the run's own duration (s, from the body) and workflowId.
+
+    ``kept``: a connection kept open between calls, as an SDK's HTTP client keeps its pool;
+    without it the call opens a connection of its own and closes it."""
     began = time.perf_counter()
+    connection = kept or connect(url)
     try:
-        connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
         headers = {"Content-Type": "application/json", "waitForSeconds": wait_seconds}
-        connection.request("POST", parts.path, body=body, headers=headers)
+        connection.request("POST", urlsplit(url).path, body=body, headers=headers)
         response = connection.getresponse()
         payload = response.read()
-        connection.close()
     except (OSError, http.client.HTTPException) as exc:
+        connection.close()  # a kept one reconnects on its next request
         return {"latency": time.perf_counter() - began, "status": 0, "error": type(exc).__name__}
+    finally:
+        if kept is None:
+            connection.close()
     latency = time.perf_counter() - began
     run = json.loads(payload) if response.status in (200, 206) else {}
     duration = (run["updateTime"] - run["createTime"]) / 1000 if run.get("status") == "COMPLETED" else None

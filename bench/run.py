@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import resource
 import shutil
@@ -39,9 +40,12 @@ from botocore.handlers import BUILTIN_HANDLERS
 ROOT = Path(__file__).resolve().parent.parent
 API_CODE = ROOT / "functions" / "api"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-# 24 runs a row: where a run ends within the baseline's 10 ms poll is chance, and with 12 its
-# median moved by +-1.5 ms between runs of the same code (the ratio by up to 0.8x).
-LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 24, 0.01
+# 48 runs a row: where a run ends within the baseline's ~11 ms poll is chance (by design: see
+# lag_baseline), so single baseline lags spread evenly over ~1.5-13 ms, and the median of 24 of
+# them moved by ~1.2 ms (one standard deviation; the ratio by ~0.17) between runs of the same
+# code. Of 48: ~0.8 ms.
+LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 48, 0.01
+BASELINE_PHASES = random.Random(0)  # where in its 10 ms the baseline's polling starts (lag_baseline)
 CALL_DELAYS, CALL_REPEATS, WAIT = (1, 5, 20), 3, 25
 MAP_ITEMS = 500
 CONCURRENCY, LOAD_DELAY, LOAD_WAIT = (10, 50, 200), 2, 10
@@ -57,10 +61,9 @@ CALLS: list[tuple[float, str | None, str]] = []
 _tag = threading.local()
 
 
-# Section 1's woken answers, step by step after the run's end: run_status records the end (its
-# PutItem) and sends the wake-up, the waiting call's receive returns, it reads the history.
+# Section 1's woken answers, step by step after the run's end: run_status sends the wake-up to the
+# queue the run is named for, the waiting call's receive returns, it reads the history.
 LAG_STAGES = (
-    ("end recorded", "PutItem"),
     ("wake-up sent", "SendMessage"),
     ("call woken", "ReceiveMessage"),
     ("history read", "GetExecutionHistory"),
@@ -147,35 +150,46 @@ def _lag(sfn: Any, arn: str, took: float, answered_at: float) -> dict[str, float
     return {"lag": took - duration, "after_end": answered_at - run["stopDate"].timestamp()}
 
 
-def lag_ours(url: str, sfn: Any, machine: str, delay: int) -> dict[str, float] | None:
-    """Our lag; with ``stage`` keys (seconds after the run's end) when the answer came by wake-up."""
+def lag_ours(url: str, sfn: Any, machine: str, delay: int, kept: Any = None) -> dict[str, float] | None:
+    """Our lag; with ``stage`` keys (seconds after the run's end) when the answer came by wake-up.
+    ``kept``: the caller's HTTP connection, kept open between its calls."""
     body = json.dumps({"delaySeconds": delay}).encode()
     STAGES.clear()
     _recording_stages.set()
     try:
-        result = load.call(f"{url}/api/workflow/execute/slow_steps", body, "10")
+        result = load.call(f"{url}/api/workflow/execute/slow_steps", body, "10", kept)
         answered_at = time.time()
     finally:
         _recording_stages.clear()
     if result["status"] != 200:
         return None
     lag = _lag(sfn, execution_arn(machine, str(result["workflow_id"]).split(".", 2)[2]), result["latency"], answered_at)
-    ended = at = answered_at - lag["after_end"]
-    for stage, operation in LAG_STAGES:  # each the first of its kind after the one before
-        at = next((t for t, op in list(STAGES) if op == operation and at <= t <= answered_at), math.nan)
-        if math.isnan(at):
-            break  # not woken: a history read saw the end first
-        lag[f"stage {stage}"] = at - ended
+    ended = answered_at - lag["after_end"]
+    # The first call of each kind to return after the run's end. Not chained: the woken receive
+    # may return before run_status's send does (local mode's SQS runs a woken receive at once).
+    returned = {
+        operation: next((t for t, op in list(STAGES) if op == operation and ended <= t <= answered_at), math.nan)
+        for _, operation in LAG_STAGES
+    }
+    if returned["ReceiveMessage"] <= returned["GetExecutionHistory"]:  # woken (False with a nan)
+        lag |= {f"stage {stage}": returned[operation] - ended for stage, operation in LAG_STAGES}
     return lag
 
 
 def lag_baseline(sfn: Any, machine: str, delay: int, read_history: bool = False) -> dict[str, float]:
     """A client of Step Functions itself: start, then DescribeExecution every 10 ms; with
-    ``read_history``, then the history once, for what our answer also carries (``tasks``)."""
+    ``read_history``, then the history once, for what our answer also carries (``tasks``).
+
+    The polls start at a random point of their 10 ms (once, before the first): a run's duration
+    varies by a few ms only, so polls started in step with the start met its end at much the same
+    point of their period run after run. The baseline's median then said where that point fell,
+    not how soon a poller sees an end: over 48 runs a row it came out at 5.7 ms for 1 s runs and
+    9.2 ms for 3 s runs, its single runs spread over 1.4-15.7 ms in both."""
     began = time.perf_counter()
     started = sfn.start_execution(
         stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"delaySeconds": delay})
     )
+    time.sleep(BASELINE_PHASES.uniform(0, BASELINE_POLL))
     while sfn.describe_execution(executionArn=started["executionArn"])["status"] == "RUNNING":
         time.sleep(BASELINE_POLL)
     if read_history:
@@ -184,17 +198,32 @@ def lag_baseline(sfn: Any, machine: str, delay: int, read_history: bool = False)
     return _lag(sfn, started["executionArn"], took, answered_at)
 
 
-def completion_lag(url: str, sfn: Any, machine: str) -> list[dict[str, Any]]:
+def unwatched_copy(sfn: Any, machine: str) -> str:
+    """``machine``'s definition as a state machine of its own, outside the template's EventBridge
+    rule, for the baselines: a client polling its own state machine has nothing else reacting to
+    its runs' ends. On the template's, run_status recorded each of the baselines' ends too, in this
+    one process, and a poll that came during that write waited for it (40 runs of 1 s: baseline
+    median 7.6 ms with it, 6.7 ms without)."""
+    described = sfn.describe_state_machine(stateMachineArn=machine)
+    copy: str = sfn.create_state_machine(
+        name=f"{described['name']}-baseline", definition=described["definition"], roleArn=described["roleArn"]
+    )["stateMachineArn"]
+    return copy
+
+
+def completion_lag(url: str, sfn: Any, machine: str, baseline_machine: str) -> list[dict[str, Any]]:
     rows = []
+    # Our caller keeps its connection between calls, as the baseline's boto3 client keeps its own.
+    kept = load.connect(url)
     for delay in LAG_DELAYS:
         samples: dict[str, list[dict[str, float]]] = {"ours": [], "baseline": [], "baseline_history": []}
         errors = 0
         for _ in range(LAG_RUNS):  # interleaved, so the clients see the same machine
-            ours = lag_ours(url, sfn, machine, delay)
+            ours = lag_ours(url, sfn, machine, delay, kept)
             errors += ours is None
             samples["ours"] += [ours] if ours else []
-            samples["baseline"].append(lag_baseline(sfn, machine, delay))
-            samples["baseline_history"].append(lag_baseline(sfn, machine, delay, read_history=True))
+            samples["baseline"].append(lag_baseline(sfn, baseline_machine, delay))
+            samples["baseline_history"].append(lag_baseline(sfn, baseline_machine, delay, read_history=True))
         for client, runs in samples.items():
             lags, after_end = [s["lag"] for s in runs], [s["after_end"] for s in runs]
             row: dict[str, Any] = {
@@ -213,6 +242,7 @@ def completion_lag(url: str, sfn: Any, machine: str) -> list[dict[str, Any]]:
                 } | {"answered": ms(median([s["after_end"] for s in woken]))}
             rows.append(row)
         progress(f"lag, {delay} s runs: done")
+    kept.close()
     return rows
 
 
@@ -414,9 +444,19 @@ def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
     }
 
 
-def where_time_goes(aws: Any, sfn: Any, long_arn: str) -> dict[str, float]:
+def where_time_goes(aws: Any, url: str, sfn: Any, long_arn: str) -> dict[str, float]:
     """Median cost of the operations the numbers above are made of, in this process (ms)."""
     from workflow_api.history import fold
+
+    kept = load.connect(url)
+
+    def unknown_run(connection: Any = None) -> None:
+        """GET of a workflowId no run has: HTTP, the handler and its 404, no AWS call."""
+        connection = connection or load.connect(url)
+        connection.request("GET", "/api/workflow/unknown")
+        connection.getresponse().read()
+        if connection is not kept:
+            connection.close()
 
     machines = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])
     slow = sfn.list_executions(stateMachineArn=machines["slow_steps"]["1"], statusFilter="SUCCEEDED")["executions"]
@@ -435,7 +475,7 @@ def where_time_goes(aws: Any, sfn: Any, long_arn: str) -> dict[str, float]:
             request["nextToken"] = page["nextToken"]
 
     short_events, long_events = whole_history(slow_arn), whole_history(long_run)
-    return {
+    costs = {
         "DescribeExecution": ms(timed(lambda: sfn.describe_execution(executionArn=slow_arn), 20)),
         f"GetExecutionHistory, {len(short_events)} events": ms(timed(lambda: whole_history(slow_arn), 20)),
         f"GetExecutionHistory, {len(long_events)} events, pages of 1,000": ms(
@@ -445,7 +485,11 @@ def where_time_goes(aws: Any, sfn: Any, long_arn: str) -> dict[str, float]:
         f"our fold() of a history, {len(long_events)} events": ms(timed(lambda: fold(long_events), 5)),
         "boto3 client per Lambda task (moto's executor)": ms(timed(lambda: boto3.client("lambda"), 20)),
         "new API container (app.py module copy)": ms(timed(aws.api_function._new_container, 5)),
+        "HTTP call answered 404 by the handler, new connection": ms(timed(unknown_run, 50)),
+        "same, on a kept connection (as section 1's caller)": ms(timed(lambda: unknown_run(kept), 50)),
     }
+    kept.close()
+    return costs
 
 
 # --- 4. cold start ------------------------------------------------------------------------------
@@ -710,15 +754,16 @@ def main() -> None:
         progress(f"local API on {url}")
         sfn = boto3.client("stepfunctions")
         slow_steps = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+        baseline_machine = unwatched_copy(sfn, slow_steps)
         lag_ours(url, sfn, slow_steps, 0)  # warm: first Lambda imports, first clients
-        lag_baseline(sfn, slow_steps, 0)
-        result["lag"] = completion_lag(url, sfn, slow_steps)
+        lag_baseline(sfn, baseline_machine, 0)
+        result["lag"] = completion_lag(url, sfn, slow_steps, baseline_machine)
         result["calls"], long_arn = calls_per_request(aws)
         result["concurrency"] = []
         for callers in CONCURRENCY:
             result["concurrency"].append(concurrency(aws, url, callers))
             progress(f"{callers} concurrent calls: done")
-        result["costs"] = where_time_goes(aws, sfn, long_arn)
+        result["costs"] = where_time_goes(aws, url, sfn, long_arn)
         result["cold_start"] = handler_import(dict(aws.environment))
     progress("handler import: done; sizing the Lambda package with pip")
     result["package"] = package_size()
