@@ -5,8 +5,9 @@ Deployed as its own function (RunStatusFunction) from the API's code, so the ite
 home (``workflow_api/adapters/run_signals.py``). The rule in template.yaml sends only ends (SUCCEEDED,
 FAILED, TIMED_OUT, ABORTED) of this stack's state machines. EventBridge invokes the function
 asynchronously, so an error here makes Lambda retry the event (twice, by default). The retry records
-the end again but wakes nobody: the first try took the waiters off the item. Waiters never depend on
-the event alone (they read the history now and then too).
+the end again but wakes no registered waiter: the first try took them off the item (a run named for
+a queue is told again, which its waiter, filtering by run, ignores once answered). Waiters never
+depend on the event alone (they read the history now and then too).
 
 A run named for a wake-up queue (``wakeups.run_name``: a run without an idempotency key, whose one
 waiter is its starter) is told there at once, and its end is not recorded: nobody registers on,

@@ -1097,19 +1097,43 @@ def test_a_call_answered_206_on_a_run_named_for_its_queue_leaves_nothing():
     assert harness.signals.leaves == [] and answer.aws_calls["UpdateItem"] == 0
 
 
-def test_a_run_named_for_a_queue_that_fails_is_polled_in_its_history_not_its_item():
-    """run_status records no end for such a run: its item would never say the run ended."""
-    events = _slow_steps(6)
+def test_a_run_named_for_a_queue_that_fails_reads_its_history_on_the_woken_schedule():
+    """Its item is never written, so it is not polled; nor is the history at every look: in an
+    SQS outage every warm container's calls land here, and looks at 1 a second would spend the
+    account's 20 history reads a second. A failed receive is a wake-up that did not come."""
+    events = _slow_steps(20)
     harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
-    harness.wakeups.queue.failure = WakeupQueueGone("gone")
+    harness.wakeups.queue.failure = AwsUnavailable("SQS outage")
     ended = _at(events, "ExecutionSucceeded")
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
 
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["GetItem"] == 0 and harness.signals.leaves == []
-    assert answer.waited_seconds - ended <= CAP + READ_LATENCY * 2  # the history's backoff, capped at 1 s
-    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
+    assert answer.aws_calls["GetItem"] == 0 and harness.signals.registrations == harness.signals.leaves == []
+    # Right after the start, each second of the first two, then every 5 s: the end within 5 s.
+    assert answer.aws_calls["GetExecutionHistory"] <= 8, harness.sfn.read_times
+    assert answer.waited_seconds - ended <= 5.0 + READ_LATENCY * 2
+    # Each wait still tries the queue once: one receive per read's pause, never more.
+    assert answer.aws_calls["ReceiveMessage"] <= answer.aws_calls["GetExecutionHistory"], answer.aws_calls
+
+
+def test_a_run_named_for_a_queue_that_fails_once_is_woken_when_it_answers_again():
+    events = _slow_steps(20)
+    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
+    queue = harness.wakeups.queue
+    wait = queue.wait
+
+    def failing_first(*args, **kwargs):
+        queue.failure = AwsUnavailable("SQS outage") if not queue.waits else None
+        return wait(*args, **kwargs)
+
+    queue.wait = failing_first
+    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.waited_seconds - arrives <= READ_LATENCY * 2  # woken, not a fallback read
 
 
 @pytest.mark.parametrize(

@@ -267,3 +267,75 @@ def test_the_adapters_clients_parse_timestamps_with_it(fresh_clients: None) -> N
     parser = client._endpoint._response_parser_factory.create_parser("json")
 
     assert parser._timestamp_parser is aws.utc_timestamp
+
+
+# --- run_status: a named run's queue told at once, a keyed run's end recorded first -------------
+
+
+class RecordingSignals:
+    def __init__(self, steps: list[Any], waiters: list[str]) -> None:
+        self.steps, self.waiters = steps, waiters
+
+    def record(self, execution_arn: str, ended: RunEnded) -> list[str]:
+        self.steps.append(("record", execution_arn))
+        return self.waiters
+
+
+@pytest.fixture
+def run_status(monkeypatch: pytest.MonkeyPatch) -> Any:
+    import run_status
+
+    monkeypatch.setenv("WAKEUP_QUEUE_URL_PREFIX", URL_PREFIX)
+    run_status.wakeup_url_prefix.cache_clear()
+    yield run_status
+    run_status.wakeup_url_prefix.cache_clear()
+
+
+def status_change(execution_name: str) -> dict[str, Any]:
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:m:{execution_name}"
+    return {"detail": {"executionArn": arn, "status": "SUCCEEDED", "stopDate": 1}}
+
+
+def test_run_status_tells_a_named_runs_queue_and_writes_nothing(
+    run_status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: list[Any] = []
+    monkeypatch.setattr(run_status, "run_signals", lambda: RecordingSignals(steps, []))
+    monkeypatch.setattr(run_status, "wake", lambda urls, arn, ended: steps.append(("wake", list(urls))) or len(urls))
+    event = status_change(f"{'f' * 32}-q{'a' * 32}")
+
+    answer = run_status.handler(event, None)
+
+    arn = event["detail"]["executionArn"]
+    assert steps == [("wake", [URL_PREFIX + "a" * 32])]
+    assert answer == {"executionArn": arn, "status": "SUCCEEDED", "kept": False, "woken": 1}
+
+
+def test_run_status_raises_when_a_named_runs_queue_cannot_be_told(
+    run_status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So Lambda retries the event; meanwhile the caller's history reads find the end."""
+    steps: list[Any] = []
+    monkeypatch.setattr(run_status, "run_signals", lambda: RecordingSignals(steps, []))
+
+    def failing(urls: Any, arn: str, ended: RunEnded) -> int:
+        raise AwsUnavailable("SQS is unavailable")
+
+    monkeypatch.setattr(run_status, "wake", failing)
+
+    with pytest.raises(AwsUnavailable):
+        run_status.handler(status_change(f"{'f' * 32}-q{'a' * 32}"), None)
+    assert steps == []
+
+
+def test_run_status_wakes_a_keyed_runs_registered_calls_after_recording_its_end(
+    run_status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: list[Any] = []
+    monkeypatch.setattr(run_status, "run_signals", lambda: RecordingSignals(steps, ["https://q/1", "https://q/2"]))
+    monkeypatch.setattr(run_status, "wake", lambda urls, arn, ended: steps.append(("wake", list(urls))) or len(urls))
+
+    answer = run_status.handler(status_change(execution_name("slow_steps", "a key", 1)), None)
+
+    assert [step for step, _ in steps] == ["record", "wake"] and steps[1][1] == ["https://q/1", "https://q/2"]
+    assert answer["woken"] == 2

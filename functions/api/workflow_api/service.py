@@ -379,7 +379,9 @@ class WorkflowService:
 
         Answers (run, timed_out, registered): timed_out None when the queue failed and the call
         must poll; registered when the queue is on the run's item (no end was recorded yet). A
-        run ``named_for_queue`` needs no registration: run_status finds the queue in its name.
+        run ``named_for_queue`` needs no registration: run_status finds the queue in its name. Its
+        call never polls either: a failed receive is a wake-up that did not come, and is tried
+        again at the next wait (a lost message's end comes from the history reads below).
         The history is read: a moment after the start (a run that is over at once); every second
         in the first seconds (a container's new queue may miss its first wake-up, and EventBridge's
         delivery adds to the lag of short runs); when woken; every fallback seconds in case an
@@ -422,7 +424,12 @@ class WorkflowService:
                 try:
                     woken = queue.wait(cursor.execution_arn, seconds, calls)
                 except ServiceUnavailable:
-                    return run, None, registered
+                    if not named_for_queue:
+                        return run, None, registered
+                    # Nothing but this queue and the history tells of this run's end (its item
+                    # is never written): wait out the receive's time, read on schedule, and try
+                    # the queue again, where the end still is (kept 60 s) once SQS answers.
+                    self._sleep(max(0.0, min(now + seconds, deadline) - self._clock()))
 
     def _leave(self, execution_arn: str, queue: WakeupQueue, answer_by: float, calls: Counter[str]) -> None:
         """A call done waiting on its queue before the run's end (a 206, or a queue that failed)
