@@ -53,9 +53,10 @@ def test_throttled_reads_fail_nobody_and_stay_within_budget(local_aws: Any) -> N
 
 
 def test_as_deployed_a_waiting_calls_own_calls_are_tried_once(local_aws: Any) -> None:
-    """The service as the handler builds it: the wait loop's history reads and its item's
-    registration and reads go to clients botocore tries once (the loop backs off itself and knows
-    the deadline); the start and a GET's reads go to the retrying ones."""
+    """The service as the handler builds it: the wait loop's history reads, its item's
+    registration and reads, and the making of its queue go to clients botocore tries once (the
+    loop backs off itself and knows the deadline); the start and a GET's reads go to the retrying
+    ones."""
     service = build_service(Settings.from_environment())
 
     def attempts(client: Any) -> Any:
@@ -63,4 +64,5 @@ def test_as_deployed_a_waiting_calls_own_calls_are_tried_once(local_aws: Any) ->
 
     assert attempts(service._sfn._waiting_client) == 1
     assert attempts(service._signals._client) == 1
+    assert service._wakeups is not None and attempts(service._wakeups._client) == 1  # its queue, made before the start
     assert attempts(service._sfn._client) == attempts(service._keys._client) == 4  # "max_attempts": 3 retries

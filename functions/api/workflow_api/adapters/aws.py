@@ -110,6 +110,14 @@ def sqs_client() -> "SQSClient":
     return cast("SQSClient", _client("sqs"))
 
 
+def sqs_waiting_client() -> "SQSClient":
+    """For a waiting call's queue, made before its run starts: tried once, as a waiting call's
+    other calls are. With botocore's retries (3 attempts, 2 s to connect and 5 s to read each) a
+    CreateQueue in an SQS outage could hold the start back by ~21 s, toward API Gateway's 29 s;
+    without a queue the call polls instead."""
+    return cast("SQSClient", _client("sqs", WAITING_CONFIG))
+
+
 @cache
 def long_poll_config(wait_seconds: int) -> Config:
     """One attempt: a retried poll would wait its whole time again, past the caller's deadline; a

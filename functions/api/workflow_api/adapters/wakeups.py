@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import ClientError
 
 from ..errors import ServiceUnavailable
-from .aws import LONGEST_POLL_SECONDS, aws_errors, sqs_client, sqs_long_poll_client
+from .aws import LONGEST_POLL_SECONDS, aws_errors, sqs_client, sqs_long_poll_client, sqs_waiting_client
 from .run_signals import RunEnded
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class WakeupQueues:
         builds it (``queue_named_by``); a queue whose URL SQS gives otherwise gets no id."""
         self._prefix = name_prefix
         self._url_prefix = url_prefix
-        self._client = client or sqs_client()
+        self._client = client or sqs_waiting_client()
         self._long_poll_clients = long_poll_clients or ((lambda _seconds: client) if client else sqs_long_poll_client)
         self._clock = clock
         self._idle: list[WakeupQueue] = []
