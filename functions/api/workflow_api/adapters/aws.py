@@ -74,7 +74,7 @@ def utc_timestamp(value: Any) -> datetime:
         except (OverflowError, OSError, ValueError):
             pass  # out of the platform's range: botocore's own fallback copes
     parsed: datetime = parse_timestamp(value)
-    return parsed
+    return parsed.astimezone(UTC)  # numeric text comes back in the local zone
 
 
 @cache
