@@ -288,6 +288,7 @@ class LocalAws:
 
     def stop(self) -> None:
         self._mock.stop()
+        gc.unfreeze()  # what this stack built may now be collected, once the next start freezes anew
         for name in self.functions:
             _FUNCTIONS.pop(self.functions[name].name, None)
         mine = set(map(id, self.functions.values()))
