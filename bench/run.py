@@ -79,9 +79,10 @@ def _count_call(model: Any, **_: Any) -> None:
         CALLS.append((time.monotonic(), getattr(_tag, "name", None), model.name))
 
 
-def _stage_done(model: Any, **_: Any) -> None:
-    """botocore ``after-call`` hook for LAG_STAGES."""
-    if _recording_stages.is_set():
+def _stage_done(model: Any, parsed: Any = None, **_: Any) -> None:
+    """botocore ``after-call`` hook for LAG_STAGES; a receive counts only when it brought a
+    message (one that waited out its time empty, just after the run's end, woke nobody)."""
+    if _recording_stages.is_set() and (model.name != "ReceiveMessage" or (parsed or {}).get("Messages")):
         STAGES.append((time.time(), model.name))
 
 
