@@ -27,6 +27,10 @@ from workflow_api.waiting import gateway_seconds_left
 from workflow_api.wiring import build_service
 
 app = APIGatewayRestResolver(enable_validation=True)
+INCLUDE_TASKS = (
+    "false: the answer has no `tasks`. An execute call then reads nothing of Step Functions once its"
+    " run's end has been signalled, so it does not spend the account's history-read quota."
+)
 http_errors.register(app)
 
 
@@ -87,12 +91,20 @@ def _respond(answer: RunAnswer) -> Response[str]:
 )
 @tracer.capture_method
 def execute_workflow(
-    name: str, workflow_input: Annotated[dict[str, Any] | None, Body(embed=False)] = None
+    name: str,
+    workflow_input: Annotated[dict[str, Any] | None, Body(embed=False)] = None,
+    include_tasks: Annotated[bool, Query(alias="includeTasks", description=INCLUDE_TASKS)] = True,
 ) -> Response[str]:
     """The user's document's form: the body is the workflow input."""
     _require_json()
     options = _options()
-    command = StartCommand(workflow=name, version=options.version, input=workflow_input or {}, options=options)
+    command = StartCommand(
+        workflow=name,
+        version=options.version,
+        input=workflow_input or {},
+        options=options,
+        include_tasks=include_tasks,
+    )
     return _respond(workflow_service().execute(command, _remaining_seconds))
 
 
@@ -110,6 +122,7 @@ def execute_workflow_version(
     name: str,
     version: Annotated[int, Path(ge=0, le=2**31 - 1)],
     request: Annotated[StartWorkflowRequest | None, Body(embed=False)] = None,
+    include_tasks: Annotated[bool, Query(alias="includeTasks", description=INCLUDE_TASKS)] = True,
 ) -> Response[str]:
     """Conductor's current form: a StartWorkflowRequest body; the path's name and version win."""
     _require_json()
@@ -124,6 +137,7 @@ def execute_workflow_version(
         options=options,
         correlation_id=request.correlation_id,
         priority=request.priority,
+        include_tasks=include_tasks,
     )
     return _respond(workflow_service().execute(command, _remaining_seconds))
 
@@ -139,7 +153,7 @@ def execute_workflow_version(
 @tracer.capture_method
 def get_workflow(
     workflowId: str,  # noqa: N803 - the route's own parameter name
-    include_tasks: Annotated[bool, Query(alias="includeTasks")] = True,
+    include_tasks: Annotated[bool, Query(alias="includeTasks", description=INCLUDE_TASKS)] = True,
 ) -> Response[str]:
     """A run as it stands, so a caller answered 206 can fetch the result later."""
     options = _options()

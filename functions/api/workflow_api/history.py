@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .status import OPEN_TASK_WHEN_RUN_ENDED, TERMINAL_EVENTS, TaskStatus, WorkflowStatus
+from .status import OPEN_TASK_WHEN_RUN_ENDED, TERMINAL_EVENTS, TaskStatus, WorkflowStatus, from_step_functions
 
 Event = Mapping[str, Any]
 
@@ -144,3 +144,41 @@ def state_names(definition: Mapping[str, Any]) -> frozenset[str]:
                 if key in state:
                     pending.append(state[key])
     return frozenset(names)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """A run's end as Step Functions reports it outside the history: the EventBridge "Execution
+    Status Change" event (kept by run_status, ``adapters/run_signals.py``) or DescribeExecution.
+    The JSON texts are None when the report left them out (too large for the event)."""
+
+    status: str  # as Step Functions says it: SUCCEEDED, FAILED, TIMED_OUT, ABORTED
+    stop_date: int  # epoch milliseconds
+    start_date: int = 0
+    output: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    input: str | None = None
+
+    @property
+    def output_known(self) -> bool:
+        """A run that did not succeed has no output; one that did needs the text to answer it."""
+        return self.output is not None or self.status != "SUCCEEDED"
+
+    def snapshot(self, known: RunSnapshot) -> RunSnapshot:
+        """``known`` (what the call knew: the input it sent, the start's time), ended as reported.
+        Its tasks are the ones ``known`` holds: only the history has them."""
+        status = from_step_functions(self.status)
+        ended = RunSnapshot(
+            status=status,
+            input=_json(self.input) if self.input is not None else known.input,
+            output=_json(self.output) if self.output is not None else {},
+            create_time=self.start_date or known.create_time,
+            update_time=max(self.stop_date, known.update_time),
+            tasks=known.tasks,
+            completed_task_refs=known.completed_task_refs,
+            last_event_id=known.last_event_id,
+        )
+        if status is not WorkflowStatus.COMPLETED:
+            ended.reason_for_incompletion = _reason({"error": self.error, "cause": self.cause})
+        return ended

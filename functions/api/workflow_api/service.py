@@ -9,12 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .adapters.aws import WAITING_CALL_WORST_SECONDS
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
-from .adapters.run_signals import RunEnded, RunSignals, WaitersFull
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
-from .adapters.wakeups import WakeupQueue, WakeupQueues, is_named_for, run_name
 from .catalog import WorkflowCatalog, WorkflowVersion
 from .errors import (
     FieldError,
@@ -28,16 +25,14 @@ from .history import RunSnapshot, fold
 from .idempotency import KeyRecord, KeyState, Move, decide, first_claim
 from .models import Strategy, WorkflowRun
 from .parameters import RunOptions
-from .waiting import CallBudget, PollSchedule, wait_budget, wait_is_over
+from .run_wait import RunWaiter, Wait
+from .waiting import wait_budget
 
 # Step Functions refuses execution input over 256 KiB.
 MAX_INPUT_BYTES = 256 * 1024
 MAX_INPUT_DEPTH = 100
 # Rounds of "write, lose the race, look again" before a contended key answers 503.
 MAX_KEY_ROUNDS = 5
-# What the answer itself takes once the run is read (build, serialize, hand to API Gateway): the
-# part of ANSWER_MARGIN_SECONDS a write after the wait must leave alone.
-ANSWER_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -48,6 +43,7 @@ class StartCommand:
     options: RunOptions
     correlation_id: str | None = None
     priority: int = 0
+    include_tasks: bool = True
 
 
 @dataclass
@@ -112,36 +108,24 @@ class WorkflowService:
         stepfunctions: StepFunctionsGateway,
         run_records: RunRecords,
         idempotency_keys: IdempotencyStore,
+        waiter: RunWaiter,
         *,
         max_wait_seconds: int,
         answer_margin_seconds: float,
         lease_seconds: float = 40.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        schedule: Callable[[], PollSchedule] = PollSchedule,
-        read_budget: CallBudget | None = None,
-        run_signals: RunSignals | None = None,
-        history_first_seconds: float = 2.0,
-        history_fallback_seconds: float = 5.0,
-        wakeups: WakeupQueues | None = None,
     ) -> None:
         self._catalog = catalog
         self._sfn = stepfunctions
         self._records = run_records
         self._keys = idempotency_keys
+        self._waiter = waiter
         self._max_wait = max_wait_seconds
         self._margin = answer_margin_seconds
         self._lease = lease_seconds
         self._clock = clock
         self._wall = wall_clock
-        self._sleep = sleep
-        self._schedule = schedule
-        self._budget = read_budget or CallBudget(rate=20, burst=400)
-        self._signals = run_signals
-        self._history_first = history_first_seconds
-        self._history_fallback = history_fallback_seconds
-        self._wakeups = wakeups
 
     # --- the two operations ------------------------------------------------------------------
 
@@ -153,37 +137,45 @@ class WorkflowService:
 
         calls: Counter[str] = Counter()
         record = RunRecord(command.correlation_id, command.priority)
-        with contextlib.ExitStack() as leased:
-            # Leased before the start: a run without a key is named for the queue its call waits on.
-            queue = self._queue_for(options, remaining_seconds(), leased, calls)
-            if options.idempotency_key is None or options.on_conflict is None:
-                launch = self._start(workflow, run_name(uuid.uuid4().hex, queue), workflow_input, record, calls)
-            else:
-                launch = self._start_with_key(
-                    workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
-                )
-            workflow_id = launch.workflow.workflow_id(launch.execution_name)
-            if launch.replayed:
-                calls["GetItem"] += 1
-                record = self._records.get(workflow_id)
-
-            begun, left = self._clock(), remaining_seconds()
-            deadline = begun + wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
-            at = launch.started.start_time if launch.started else 0
-            initial = RunSnapshot(input=command.input, output={}, create_time=at, update_time=at)
-            cursor = HistoryCursor(launch.workflow.execution_arn(launch.execution_name))
-            if launch.replayed:
-                # The run is not ours: its input, status and times come from its history, not the
-                # call. Read with botocore's retries: an answer made up without it (status RUNNING,
-                # no input) would be wrong, so if AWS still refuses, the caller is told to retry (503).
-                with contextlib.suppress(RunNotFound):  # started a moment ago by the key's other caller
-                    self._sfn.read_new_events(cursor, calls)
-                initial = fold(cursor.events.values()) if cursor.events else RunSnapshot()
-            named = queue is not None and is_named_for(launch.execution_name, queue)
-            run, timed_out = self._wait(
-                cursor, initial, options.wait_until_task_refs, deadline, begun + left, calls, queue, named
+        if options.idempotency_key is None or options.on_conflict is None:
+            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls)
+        else:
+            launch = self._start_with_key(
+                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
             )
-        answer = self._answer(run, workflow_id, options.request_id, record, signal_timeout=timed_out, calls=calls)
+        workflow_id = launch.workflow.workflow_id(launch.execution_name)
+        if launch.replayed:
+            calls["GetItem"] += 1
+            record = self._records.get(workflow_id)
+
+        begun, left = self._clock(), remaining_seconds()
+        budget = wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
+        at = launch.started.start_time if launch.started else 0
+        # A joined run is not this call's: its input, status and times come from AWS, not the call.
+        known = RunSnapshot(
+            input=None if launch.replayed else command.input, output={}, create_time=at, update_time=at
+        )
+        if budget <= 0 and not launch.replayed:
+            run, timed_out = known, True  # waitForSeconds 0: the run as started, no read
+        else:
+            wait = Wait(
+                execution_arn=launch.workflow.execution_arn(launch.execution_name),
+                known=known,
+                task_refs=options.wait_until_task_refs,
+                include_tasks=command.include_tasks,
+                deadline=begun + budget,
+                answer_by=begun + left,
+            )
+            run, timed_out = self._waiter.wait(wait, calls)
+        answer = self._answer(
+            run,
+            workflow_id,
+            options.request_id,
+            record,
+            include_tasks=command.include_tasks,
+            signal_timeout=timed_out,
+            calls=calls,
+        )
         answer.started, answer.replayed = not launch.replayed, launch.replayed
         answer.waited_seconds = self._clock() - begun
         return answer
@@ -289,229 +281,6 @@ class WorkflowService:
         with contextlib.suppress(ServiceUnavailable):
             self._keys.mark_started(claim)
         return launch
-
-    # --- waiting -------------------------------------------------------------------------------
-
-    def _queue_for(
-        self, options: RunOptions, remaining: float, leased: contextlib.ExitStack, calls: Counter[str]
-    ) -> WakeupQueue | None:
-        """The wake-up queue this call will wait on, leased until ``leased`` closes; None when it
-        will poll instead: a task reference is awaited (EventBridge says nothing of tasks), the
-        wait is too short for SQS's whole seconds, or SQS refuses a queue."""
-        if self._wakeups is None or self._signals is None or options.wait_until_task_refs:
-            return None
-        if wait_budget(options.wait_for_seconds, self._max_wait, remaining, self._margin) <= 1.0:
-            return None  # after the start, under a second would be left: nothing to wait on SQS for
-        try:
-            return leased.enter_context(self._wakeups.lease(calls))
-        except ServiceUnavailable:
-            return None
-
-    def _look(self, cursor: HistoryCursor, run: RunSnapshot, calls: Counter[str]) -> tuple[RunSnapshot, bool]:
-        """Read what is new in the run's history: (run as it now stands, whether AWS throttled)."""
-        try:
-            if self._sfn.read_new_events(cursor, calls, waiting=True):
-                run = fold(cursor.events.values())
-        except RunNotFound:
-            pass  # right after the start, history is eventually consistent
-        except ServiceUnavailable:
-            return run, True
-        return run, False
-
-    def _signal(self, execution_arn: str, calls: Counter[str]) -> tuple[RunEnded | None, bool]:
-        """The run's end as run_status recorded it: (end or None, whether DynamoDB refused)."""
-        assert self._signals is not None
-        calls["GetItem"] += 1
-        try:
-            return self._signals.ended(execution_arn), False
-        except ServiceUnavailable:
-            return None, True
-
-    def _wait(
-        self,
-        cursor: HistoryCursor,
-        initial: RunSnapshot,
-        wait_until_task_refs: frozenset[str],
-        deadline: float,
-        answer_by: float,
-        calls: Counter[str],
-        queue: WakeupQueue | None = None,
-        named_for_queue: bool = False,
-    ) -> tuple[RunSnapshot, bool]:
-        """Look at the run until the wait condition holds or the deadline (``clock`` time) comes.
-
-        Answers (run, timed_out); ``answer_by`` (``clock`` time) is when the answer must be out
-        at the latest (the Lambda's or API Gateway's limit). Throttling and outages only lengthen
-        the pauses: a waiting caller gets the run as last seen, never an error, and at least one
-        look is taken when the budget allows it, so a run that already ended is reported as ended.
-
-        With a ``queue`` the call blocks on it for the run's end (``_wait_awake``); the run is
-        ``named_for_queue`` when run_status sends its end there without the run's item. For a
-        task reference (EventBridge says nothing of tasks), or when SQS fails, it polls
-        (``_wait_polling``).
-        """
-        if wait_is_over(initial, wait_until_task_refs):
-            return initial, False
-        if deadline <= self._clock():
-            return initial, True
-        run = initial
-        # SQS waits whole seconds: with less than one left, a queue could not be waited on.
-        awake = deadline - self._clock() >= 1.0 and not wait_until_task_refs
-        if queue is not None and self._signals is not None and awake:
-            run, timed_out, registered = self._wait_awake(cursor, run, queue, deadline, calls, named_for_queue)
-            if registered and timed_out is not False:  # answered (or polling) before the end
-                self._leave(cursor.execution_arn, queue, answer_by, calls)
-            if timed_out is not None:
-                return run, timed_out
-        # No end is recorded on the item of a run named for its queue: then only the history tells.
-        return self._wait_polling(cursor, run, wait_until_task_refs, deadline, calls, item=not named_for_queue)
-
-    def _wait_awake(
-        self,
-        cursor: HistoryCursor,
-        run: RunSnapshot,
-        queue: WakeupQueue,
-        deadline: float,
-        calls: Counter[str],
-        named_for_queue: bool = False,
-    ) -> tuple[RunSnapshot, bool | None, bool]:
-        """Wait for the run's end on ``queue``, reading the history only when it may say more.
-
-        Answers (run, timed_out, registered): timed_out None when the queue failed and the call
-        must poll; registered when the queue is on the run's item (no end was recorded yet). A
-        run ``named_for_queue`` needs no registration: run_status finds the queue in its name. Its
-        call never polls either: a failed receive is a wake-up that did not come, and is tried
-        again at the next wait (a lost message's end comes from the history reads below).
-        The history is read: a moment after the start (a run that is over at once); every second
-        in the first seconds (a container's new queue may miss its first wake-up, and EventBridge's
-        delivery adds to the lag of short runs); when woken; every fallback seconds in case an
-        event is late or lost; and at the deadline. Between reads the call blocks on the queue.
-        """
-        assert self._signals is not None
-        begun = self._clock()
-        woken = False
-        if not named_for_queue:
-            calls["UpdateItem"] += 1
-            try:
-                woken = self._signals.register(cursor.execution_arn, queue.url) is not None
-            except (ServiceUnavailable, WaitersFull):
-                return run, None, False
-        registered = not woken and not named_for_queue
-        schedule = self._schedule()
-        if not woken:
-            self._sleep(min(schedule.next_pause(), max(0.0, deadline - self._clock())))
-        while True:
-            read = self._read_history(cursor, run, deadline, calls)
-            if read is None:
-                return run, True, registered  # over budget until the deadline: the run as last seen
-            run, throttled, _ = read
-            if wait_is_over(run, frozenset()):
-                return run, False, registered
-            now = self._clock()
-            if now >= deadline:
-                return run, True, registered
-            if woken and throttled:
-                # The end was heard of but AWS refused the read: read again after backing off.
-                self._sleep(min(schedule.next_pause(throttled=True), deadline - now))
-                continue
-            next_read = now + (1.0 if now - begun < self._history_first else self._history_fallback)
-            woken = False
-            while not woken and (now := self._clock()) < min(next_read, deadline):
-                seconds = min(max(1, round(next_read - now)), int(deadline - now))
-                if seconds < 1:
-                    self._sleep(deadline - now)  # SQS waits whole seconds: the last look comes at the deadline
-                    break
-                try:
-                    woken = queue.wait(cursor.execution_arn, seconds, calls)
-                except ServiceUnavailable:
-                    if not named_for_queue:
-                        return run, None, registered
-                    # Nothing but this queue and the history tells of this run's end (its item
-                    # is never written): wait out the receive's time, read on schedule, and try
-                    # the queue again, where the end still is (kept 60 s) once SQS answers.
-                    self._sleep(max(0.0, min(now + seconds, deadline) - self._clock()))
-
-    def _leave(self, execution_arn: str, queue: WakeupQueue, answer_by: float, calls: Counter[str]) -> None:
-        """A call done waiting on its queue before the run's end (a 206, or a queue that failed)
-        takes the queue off the run's item, so the item lists the calls still waiting
-        (``RunSignals.leave``). Only while the time left still holds the write at its slowest
-        besides the answer: a late answer would cost the caller more than a queue left on the item
-        (run_status's end takes it off anyway)."""
-        assert self._signals is not None
-        if self._clock() + WAITING_CALL_WORST_SECONDS + ANSWER_SECONDS > answer_by:
-            return
-        calls["UpdateItem"] += 1
-        with contextlib.suppress(ServiceUnavailable):
-            self._signals.leave(execution_arn, queue.url)
-
-    def _wait_polling(
-        self,
-        cursor: HistoryCursor,
-        initial: RunSnapshot,
-        wait_until_task_refs: frozenset[str],
-        deadline: float,
-        calls: Counter[str],
-        item: bool = True,
-    ) -> tuple[RunSnapshot, bool]:
-        """Look at the run on a backing-off schedule until the wait condition holds or the deadline.
-
-        A look reads the history (an account-wide quota) in the first seconds, where most runs
-        end and EventBridge's delivery delay would add to the answer's lag; for a task reference;
-        for the last look; and now and then in case an event is lost. Otherwise it reads
-        run_status's item in DynamoDB, and the history only once that item says the run ended.
-        Without the ``item`` (run_status records no end for the run), every look reads the history.
-        """
-        begun = self._clock()
-        schedule = self._schedule()
-        run, throttled = initial, False
-        # news: the end the item last reported; acted_on: the end a history read went through after.
-        history_read_at, news, acted_on = begun, None, None
-        while True:
-            pause = schedule.next_pause(throttled)
-            last_look = self._clock() + pause >= deadline
-            self._sleep(max(0.0, deadline - self._clock()) if last_look else pause)
-            now = self._clock()
-            history_due = (
-                self._signals is None
-                or not item
-                or bool(wait_until_task_refs)
-                or last_look
-                or now - begun < self._history_first
-                or now - history_read_at >= self._history_fallback
-            )
-            if not history_due:
-                news, throttled = self._signal(cursor.execution_arn, calls)
-                if news is None or news == acted_on:
-                    continue  # no news: the history has nothing new to say about the run's end
-            read = self._read_history(cursor, run, deadline, calls)
-            if read is None:
-                return run, True  # over budget until the deadline: answer with the run as last seen
-            run, throttled, queued = read
-            if not throttled:
-                # A throttled read leaves the news pending, so the next look tries again (after
-                # the longer pause) rather than waiting for the fallback.
-                history_read_at, acted_on = self._clock(), news
-            # Queued for the budget is the process's own throttle: back off as for AWS's.
-            throttled = throttled or queued
-            if wait_is_over(run, wait_until_task_refs):
-                return run, False
-            if last_look:
-                return run, True
-
-    def _read_history(
-        self, cursor: HistoryCursor, run: RunSnapshot, deadline: float, calls: Counter[str]
-    ) -> tuple[RunSnapshot, bool, bool] | None:
-        """One history read within the process's read budget: (run, whether AWS throttled, whether
-        it queued for the budget), or None when the budget allows no read before the deadline."""
-        queued = self._budget.reserve()
-        if queued:
-            if self._clock() + queued > deadline:
-                return None
-            # Only then: time.sleep(0) gives up the interpreter to any other thread that can run
-            # (in local mode, the one that just woke this call), and the read waited on it.
-            self._sleep(queued)
-        run, throttled = self._look(cursor, run, calls)
-        return run, throttled, queued > 0
 
     def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
         if not wanted:

@@ -2,11 +2,8 @@
 
 import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from threading import Lock
 
 from .history import RunSnapshot
 
@@ -76,34 +73,3 @@ class PollSchedule:
         if not throttled:
             self._next = min(self.cap, self._next * self.factor)
         return pause
-
-
-class CallBudget:
-    """A token bucket for history reads, shared by every request this process is waiting on.
-
-    One Lambda container serves one request at a time, so there it bounds that request; in
-    local mode, and wherever one process serves many waiting callers, it caps their reads
-    together: ``rate`` a second on average, ``burst`` at once. A read that would go over the
-    budget is told how long to wait instead (``reserve``), so callers queue rather than fail.
-    """
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst = rate, burst
-        self._clock = clock
-        self._tokens, self._stamp = burst, clock()
-        self._lock = Lock()
-
-    def reserve(self) -> float:
-        """Take one read; answer the seconds to wait before making it (0 when in budget)."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-
-@cache
-def shared_read_budget(rate: float, burst: float) -> CallBudget:
-    """One budget per process, shared by every container copy of the handler in local mode."""
-    return CallBudget(rate, burst)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import RunNotFound, ServiceUnavailable, WorkflowNotFound
-from ..history import Event, epoch_millis, state_names
+from ..history import Event, RunEnd, epoch_millis, state_names
 from ..status import WorkflowStatus, from_step_functions
 from .aws import THROTTLING_CODES, AwsThrottled, AwsUnavailable, stepfunctions_client, stepfunctions_waiting_client
 
@@ -107,6 +107,29 @@ class StepFunctionsGateway:
         except RunNotFound:
             return None
         return from_step_functions(answer["status"])
+
+    def end_of(self, execution_arn: str, calls: Counter[str]) -> RunEnd | None:
+        """The run's end, as DescribeExecution tells it; None while it runs (or is not visible yet).
+        For a waiting call: tried once, as its history reads are (throttling is the caller's to
+        back off). It reads another quota than the history (DescribeExecution: refill 15/s)."""
+        calls["DescribeExecution"] += 1
+        try:
+            with _translated(not_found=RunNotFound):
+                answer = self._waiting_client.describe_execution(executionArn=execution_arn)
+        except RunNotFound:
+            return None
+        if not from_step_functions(answer["status"]).is_terminal:
+            return None
+        stopped = answer.get("stopDate")
+        return RunEnd(
+            status="FAILED" if answer["status"] == "PENDING_REDRIVE" else answer["status"],
+            stop_date=epoch_millis(stopped) if stopped is not None else 0,
+            start_date=epoch_millis(answer["startDate"]),
+            output=answer.get("output"),
+            error=answer.get("error"),
+            cause=answer.get("cause"),
+            input=answer.get("input"),
+        )
 
     def read_new_events(self, cursor: HistoryCursor, calls: Counter[str], *, waiting: bool = False) -> int:
         """Add the events not yet in ``cursor``; answer how many were new. ``waiting``: for a call
