@@ -51,6 +51,9 @@ class Wait:
     include_tasks: bool
     deadline: float  # when the caller's waitForSeconds (clamped) runs out
     answer_by: float  # when the answer must be out at the latest (the Lambda's or API Gateway's limit)
+    # A run the call joined (by idempotency key) may have ended long ago, its event lost: if its
+    # item has no end at the first look, Step Functions is asked at once, not after end_check_seconds.
+    ask_first: bool = False
 
 
 class RunWaiter:
@@ -99,10 +102,12 @@ class RunWaiter:
         """Poll the run's item until it holds the end (or the deadline: None), asking Step
         Functions every ``end_check_seconds`` in case the event never comes."""
         schedule = self._end_polls()
-        check_at = self._clock() + self._end_check
-        refused = False
+        check_at = self._clock() + (0.0 if wait.ask_first else self._end_check)
+        refused, look_now = False, wait.ask_first  # a run just started cannot have ended yet
         while (now := self._clock()) < wait.deadline:
-            self._sleep(min(schedule.next_pause(throttled=refused), wait.deadline - now))
+            if not look_now:
+                self._sleep(min(schedule.next_pause(throttled=refused), wait.deadline - now))
+            look_now = False
             end, refused = self._signal(wait.execution_arn, calls)
             if end is not None:
                 return end

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .adapters.aws import CALL_WORST_SECONDS
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
@@ -25,7 +26,7 @@ from .history import RunSnapshot, fold
 from .idempotency import KeyRecord, KeyState, Move, decide, first_claim
 from .models import Strategy, WorkflowRun
 from .parameters import RunOptions
-from .run_wait import RunWaiter, Wait
+from .run_wait import ANSWER_SECONDS, RunWaiter, Wait
 from .waiting import wait_budget
 
 # Step Functions refuses execution input over 256 KiB.
@@ -54,6 +55,23 @@ class RunAnswer:
     replayed: bool = False
     waited_seconds: float = 0.0
     aws_calls: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _TimeLeft:
+    """When this call's answer is due (``clock`` time): the Lambda's or API Gateway's limit. A
+    call to AWS is made only while it can stall to its timeouts and still leave the answer its
+    time, so a hanging AWS makes a 503 the caller can retry, never a gateway 504."""
+
+    answer_by: float
+    clock: Callable[[], float]
+
+    def allows_a_call(self) -> bool:
+        return self.clock() + CALL_WORST_SECONDS + ANSWER_SECONDS <= self.answer_by
+
+    def require_a_call(self, to: str) -> None:
+        if not self.allows_a_call():
+            raise ServiceUnavailable(f"Too little time is left to {to} before the answer is due; retry", 1)
 
 
 @dataclass(frozen=True)
@@ -137,14 +155,15 @@ class WorkflowService:
 
         calls: Counter[str] = Counter()
         record = RunRecord(command.correlation_id, command.priority)
+        time_left = _TimeLeft(self._clock() + remaining_seconds(), self._clock)
         if options.idempotency_key is None or options.on_conflict is None:
-            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls)
+            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls, time_left)
         else:
             launch = self._start_with_key(
-                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls
+                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls, time_left
             )
         workflow_id = launch.workflow.workflow_id(launch.execution_name)
-        if launch.replayed:
+        if launch.replayed and time_left.allows_a_call():  # else answered without its correlationId
             calls["GetItem"] += 1
             record = self._records.get(workflow_id)
 
@@ -152,9 +171,7 @@ class WorkflowService:
         budget = wait_budget(options.wait_for_seconds, self._max_wait, left, self._margin)
         at = launch.started.start_time if launch.started else 0
         # A joined run is not this call's: its input, status and times come from AWS, not the call.
-        known = RunSnapshot(
-            input=None if launch.replayed else command.input, output={}, create_time=at, update_time=at
-        )
+        known = RunSnapshot(input=None if launch.replayed else command.input, output={}, create_time=at, update_time=at)
         if budget <= 0 and not launch.replayed:
             run, timed_out = known, True  # waitForSeconds 0: the run as started, no read
         else:
@@ -165,6 +182,7 @@ class WorkflowService:
                 include_tasks=command.include_tasks,
                 deadline=begun + budget,
                 answer_by=begun + left,
+                ask_first=launch.replayed,
             )
             run, timed_out = self._waiter.wait(wait, calls)
         answer = self._answer(
@@ -204,11 +222,14 @@ class WorkflowService:
         workflow_input: str,
         record: RunRecord,
         calls: Counter[str],
+        time_left: _TimeLeft,
     ) -> _Launch:
         if record != RunRecord():
             # Before the start: a failed write leaves nothing running that the caller cannot see.
+            time_left.require_a_call("record the run")
             calls["PutItem"] += 1
             self._records.put(workflow.workflow_id(execution_name), record)
+        time_left.require_a_call("start the run")
         started = self._sfn.start_or_find(workflow.state_machine_arn, execution_name, workflow_input, calls)
         return _Launch(workflow, execution_name, started, replayed=started is None)
 
@@ -220,6 +241,7 @@ class WorkflowService:
         workflow_input: str,
         record: RunRecord,
         calls: Counter[str],
+        time_left: _TimeLeft,
     ) -> _Launch:
         """SPEC's idempotency matrix on conditional writes: claim the key, or act on its record.
 
@@ -228,11 +250,13 @@ class WorkflowService:
         """
         owner = uuid.uuid4().hex
         mine = first_claim(workflow.name, key, workflow.version, owner, self._wall() + self._lease)
+        time_left.require_a_call("claim the idempotency key")
         calls["PutItem"] += 1
         seen = self._keys.claim_first(mine)
         for _ in range(MAX_KEY_ROUNDS):
             if seen is None:
-                return self._start_claimed(mine, workflow_input, record, calls)
+                return self._start_claimed(mine, workflow_input, record, calls, time_left)
+            time_left.require_a_call("act on the idempotency key's record")
             existing = self._catalog.resolve(seen.workflow, seen.version)
             existing_arn = existing.execution_arn(seen.execution_name)
             move = decide(seen, strategy, self._wall())
@@ -264,22 +288,26 @@ class WorkflowService:
             )
         raise ServiceUnavailable("The idempotency key is contended by many calls at once; retry", 1)
 
-    def _start_claimed(self, claim: KeyRecord, workflow_input: str, record: RunRecord, calls: Counter[str]) -> _Launch:
+    def _start_claimed(
+        self, claim: KeyRecord, workflow_input: str, record: RunRecord, calls: Counter[str], time_left: _TimeLeft
+    ) -> _Launch:
         """This call holds the key: start the generation's run, then record that it exists."""
         workflow = self._catalog.resolve(claim.workflow, claim.version)
         try:
-            launch = self._start(workflow, claim.execution_name, workflow_input, record, calls)
+            launch = self._start(workflow, claim.execution_name, workflow_input, record, calls, time_left)
         except ServiceUnavailable:
             # Let a retry claim the key at once rather than wait out the lease. If this write
-            # fails too, the lease runs out and the retry takes the key over then.
-            with contextlib.suppress(ServiceUnavailable):
-                self._keys.release(claim)
+            # fails too (or would not fit), the lease runs out and the retry takes the key over then.
+            if time_left.allows_a_call():
+                with contextlib.suppress(ServiceUnavailable):
+                    self._keys.release(claim)
             raise
-        # If this write fails, the run exists all the same: whoever finds the claim stale sees
-        # the run and marks the key started.
-        calls["PutItem"] += 1
-        with contextlib.suppress(ServiceUnavailable):
-            self._keys.mark_started(claim)
+        # If this write fails (or there is no time left for it), the run exists all the same:
+        # whoever finds the claim stale sees the run and marks the key started.
+        if time_left.allows_a_call():
+            calls["PutItem"] += 1
+            with contextlib.suppress(ServiceUnavailable):
+                self._keys.mark_started(claim)
         return launch
 
     def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:

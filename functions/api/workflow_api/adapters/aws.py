@@ -20,31 +20,26 @@ from ..errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
-# Standard mode retries with jitter and a retry quota; few attempts, because the wait loop does
-# its own backing off and a synchronous caller cannot wait through legacy mode's five tries.
+# Standard mode retries with jitter and a retry quota; two attempts with short timeouts, because
+# a synchronous caller cannot wait through legacy mode's five tries: a start makes up to three
+# such calls (claim the key, start, mark it started) inside API Gateway's 29 s.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=2,
-    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 2},
+    connect_timeout=1,
+    read_timeout=3,
     tcp_keepalive=True,
 )
-# A wake-up receive is a long poll: SQS answers once its WaitTimeSeconds are up, at the latest.
-# Its read timeout is that wait plus this grace, so a receive that stalls ends within 3 s
-# (connect 1 + grace 2) of when a quiet one would have: inside ANSWER_MARGIN_SECONDS, where a
-# single 25 s timeout let a stall near the deadline run past API Gateway's 29 s. botocore sets
-# timeouts per client, so there is a client per wait length (the wait loop uses a few of them:
-# each made on first use, ~10 ms, with its own connection kept for its next receive).
-LONG_POLL_GRACE_SECONDS = 2
-LONGEST_POLL_SECONDS = 20  # SQS's own limit on WaitTimeSeconds
-
-# The calls a waiting call makes (history reads, its registration on the run's item, reads of
-# that item) are tried once, with short timeouts: the wait loop backs off on its own and knows
-# the caller's deadline, while botocore's retries would spend up to ~7 s of backoff (1, 2, 4 s)
-# and each attempt's timeouts unseen, on calls that neither the read budget nor the answer's
-# aws_calls count. ANSWER_MARGIN_SECONDS covers one such call stalling to its timeouts.
+# The longest one such call takes when every attempt stalls to both timeouts, with the backoff
+# between them (standard mode: at most 2 s before the second attempt). The service makes one only
+# while this much time is left before the answer is due (service.py, _TimeLeft).
+CALL_WORST_SECONDS = 2 * (1 + 3) + 2
+# The calls a waiting call makes (reads of the run's item and history, DescribeExecution) are
+# tried once, with short timeouts: the wait loop backs off on its own and knows the caller's
+# deadline, while botocore's retries would spend up to ~7 s of backoff (1, 2, 4 s) and each
+# attempt's timeouts unseen, on calls the answer's aws_calls would not count. The wait makes a
+# call only while one stalling to both timeouts still leaves the answer its time (run_wait.py).
 WAITING_CONNECT_SECONDS, WAITING_READ_SECONDS = 1, 2
 WAITING_CONFIG = CLIENT_CONFIG.merge(
     Config(
@@ -104,38 +99,6 @@ def dynamodb_client() -> "DynamoDBClient":
 
 def dynamodb_waiting_client() -> "DynamoDBClient":
     return cast("DynamoDBClient", _client("dynamodb", WAITING_CONFIG))
-
-
-def sqs_client() -> "SQSClient":
-    return cast("SQSClient", _client("sqs"))
-
-
-def sqs_waiting_client() -> "SQSClient":
-    """For a waiting call's queue, made before its run starts: tried once, as a waiting call's
-    other calls are. With botocore's retries (3 attempts, 2 s to connect and 5 s to read each) a
-    CreateQueue in an SQS outage could hold the start back by ~21 s, toward API Gateway's 29 s;
-    without a queue the call polls instead."""
-    return cast("SQSClient", _client("sqs", WAITING_CONFIG))
-
-
-@cache
-def long_poll_config(wait_seconds: int) -> Config:
-    """One attempt: a retried poll would wait its whole time again, past the caller's deadline; a
-    failed one sends the call back to polling instead."""
-    return CLIENT_CONFIG.merge(
-        Config(
-            connect_timeout=1,
-            read_timeout=wait_seconds + LONG_POLL_GRACE_SECONDS,
-            retries={"mode": "standard", "total_max_attempts": 1},
-        )
-    )
-
-
-def sqs_long_poll_client(wait_seconds: int) -> "SQSClient":
-    """The client for receives that wait ``wait_seconds`` (whole seconds, as SQS waits; at most
-    LONGEST_POLL_SECONDS clients, whatever the caller passes)."""
-    seconds = max(1, min(int(wait_seconds), LONGEST_POLL_SECONDS))
-    return cast("SQSClient", _client("sqs", long_poll_config(seconds)))
 
 
 THROTTLING_CODES = frozenset(

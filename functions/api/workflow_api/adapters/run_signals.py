@@ -84,9 +84,9 @@ class RunSignals(TableItems):
         """The run's latest recorded end; None while no event about its end has arrived.
         Strongly consistent: a waiter polling right after run_status's write sees it."""
         with dynamodb_errors():
-            item = self._client.get_item(
-                TableName=self._table, Key=self._key(execution_arn), ConsistentRead=True
-            ).get("Item")
+            item = self._client.get_item(TableName=self._table, Key=self._key(execution_arn), ConsistentRead=True).get(
+                "Item"
+            )
         return self._end_in(item or {})
 
     @staticmethod
