@@ -313,7 +313,7 @@ def test_a_waiting_read_is_tried_once_and_a_plain_read_is_retried(monkeypatch: p
     attempts.clear()
     with pytest.raises(AwsThrottled):
         gateway.read_new_events(HistoryCursor(EXECUTION_ARN), Counter())
-    assert len(attempts) == 4  # "max_attempts": 3 is three retries after the first try
+    assert len(attempts) == 2  # "total_max_attempts": 2 is one retry after the first try
 
 
 class _Raw:

@@ -1,14 +1,14 @@
-"""WorkflowService: start a run and answer when the wait condition holds.
+"""WorkflowService and RunWaiter: start a run and answer when the wait condition holds.
 
-Step Functions and the run records are small in-memory fakes of our own adapters; time is a fake
-clock that only the fake sleep (and each AWS call's latency) moves forward, so nothing really sleeps.
+The adapters (Step Functions, run_status's item, the run records, the idempotency keys) are small
+in-memory fakes; the service, the waiter, its schedules and the history fold are the real ones.
+Time is a fake clock that only the fake sleep and each AWS call's latency move forward, so
+nothing really sleeps; the schedules' jitter is seeded.
 """
 
-import contextlib
 import itertools
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -16,13 +16,15 @@ from typing import Any
 import pytest
 from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
 
+from workflow_api.adapters.aws import CALL_WORST_SECONDS, WAITING_CALL_WORST_SECONDS
 from workflow_api.adapters.run_records import RunRecord
-from workflow_api.adapters.run_signals import RunEnded, WaitersFull
 from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
-from workflow_api.adapters.wakeups import WakeupQueueGone
 from workflow_api.catalog import WorkflowCatalog
-from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, WorkflowNotFound
+from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, ServiceUnavailable, WorkflowNotFound
+from workflow_api.history import RunEnd, epoch_millis
+from workflow_api.idempotency import KeyRecord, KeyState
 from workflow_api.parameters import RunOptions
+from workflow_api.run_wait import ANSWER_SECONDS, RunWaiter, end_schedule, task_schedule
 from workflow_api.service import MAX_INPUT_BYTES, StartCommand, WorkflowService
 from workflow_api.waiting import PollSchedule
 
@@ -37,7 +39,43 @@ TASK_REFS = {
     ARN.format("slow_steps-v1"): frozenset({"start_step", "pause", "final_step"}),
 }
 READ_LATENCY = 0.02  # seconds one GetExecutionHistory call takes
-CAP = PollSchedule().cap
+DESCRIBE_LATENCY = 0.02  # one DescribeExecution
+ITEM_LATENCY = 0.005  # one GetItem of run_status's item
+DELIVERY = 0.3  # EventBridge's delay: the item holds the end this long after the run ended
+MARGIN = 3.5  # ANSWER_MARGIN_SECONDS' default
+END_CHECK = 10.0  # END_CHECK_SECONDS' default
+END_CAP = end_schedule().cap
+TASK_CAP = task_schedule().cap
+SFN_READS = ("GetExecutionHistory", "DescribeExecution")
+STATUS_OF = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionAborted": "ABORTED",
+}
+Events = list[dict[str, Any]]
+
+
+def _seconds(event: dict[str, Any]) -> float:
+    return (event["timestamp"] - T0).total_seconds()
+
+
+def _end_in(events: Events, *, output: bool = True, workflow_input: bool = True) -> tuple[float, RunEnd] | None:
+    """(when, the end) as Step Functions reports it outside the history; None for a run that runs on."""
+    end = next((e for e in events if e["type"] in STATUS_OF), None)
+    if end is None:
+        return None
+    details = next((v for k, v in end.items() if k.endswith("EventDetails")), {})
+    started = events[0]["executionStartedEventDetails"]["input"]
+    return _seconds(end), RunEnd(
+        status=STATUS_OF[end["type"]],
+        stop_date=epoch_millis(end["timestamp"]),
+        start_date=T0_MS,
+        output=details.get("output") if output else None,
+        error=details.get("error"),
+        cause=details.get("cause"),
+        input=started if workflow_input else None,
+    )
 
 
 class FakeClock:
@@ -54,18 +92,36 @@ class FakeClock:
         self.now += seconds
 
 
-class FakeStepFunctions:
-    """One execution whose events become visible at their timestamp, counted from the start."""
+def _never(at: float) -> Exception | None:
+    return None
 
-    def __init__(self, clock: FakeClock, events: list[dict[str, Any]]) -> None:
+
+def _no_stall(at: float) -> float:
+    return 0.0
+
+
+class FakeStepFunctions:
+    """One execution whose events happen at their timestamp, counted from the start. The history
+    shows them ``history_lag`` seconds later; DescribeExecution tells the end as soon as it is.
+    ``*_failure(at)`` makes a call raise, ``*_stall(at)`` makes it take that much longer first."""
+
+    def __init__(self, clock: FakeClock, events: Events) -> None:
         self.clock = clock
         self.events = events
+        self.history_lag = 0.0
         self.starts: list[tuple[str, str, str]] = []
-        self.read_times: list[float] = []  # seconds after the start
-        self.waiting_reads: list[bool] = []  # per read: made as a waiting call's (tried once)?
-        self.failure: Callable[[float], Exception | None] = lambda at: None
+        self.read_times: list[float] = []  # history reads, seconds after the start
+        self.describe_times: list[float] = []
+        self.waiting_reads: list[bool] = []  # per history read: made as a waiting call's (tried once)?
+        self.history_failure: Callable[[float], Exception | None] = _never
+        self.describe_failure: Callable[[float], Exception | None] = _never
+        self.history_stall: Callable[[float], float] = _no_stall
+        self.describe_stall: Callable[[float], float] = _no_stall
         self.started_at: float | None = None
         self.execution_arn: str | None = None
+
+    def since_start(self) -> float:
+        return self.clock.now - self.started_at
 
     def start(self, state_machine_arn: str, execution_name: str, workflow_input: str, calls: Counter[str]):
         calls["StartExecution"] += 1
@@ -81,19 +137,60 @@ class FakeStepFunctions:
     def read_new_events(self, cursor: HistoryCursor, calls: Counter[str], *, waiting: bool = False) -> int:
         self.waiting_reads.append(waiting)
         calls["GetExecutionHistory"] += 1
-        self.clock.now += READ_LATENCY
         assert cursor.execution_arn == self.execution_arn
-        at = self.clock.now - self.started_at
+        self.clock.now += self.history_stall(self.since_start()) + READ_LATENCY
+        at = self.since_start()
         self.read_times.append(at)
-        failure = self.failure(at)
+        failure = self.history_failure(at)
         if failure is not None:
             raise failure
         added = 0
         for event in self.events:
-            if (event["timestamp"] - T0).total_seconds() <= at and event["id"] not in cursor.events:
+            if _seconds(event) <= at - self.history_lag and event["id"] not in cursor.events:
                 cursor.events[event["id"]] = event
                 added += 1
         return added
+
+    def end_of(self, execution_arn: str, calls: Counter[str]) -> RunEnd | None:
+        calls["DescribeExecution"] += 1
+        assert execution_arn == self.execution_arn
+        self.clock.now += self.describe_stall(self.since_start()) + DESCRIBE_LATENCY
+        at = self.since_start()
+        self.describe_times.append(at)
+        failure = self.describe_failure(at)
+        if failure is not None:
+            raise failure
+        end = _end_in(self.events)
+        return end[1] if end is not None and end[0] <= at else None
+
+
+class FakeRunSignals:
+    """run_status's item: the run's end, readable ``delivery`` seconds after it happened
+    (EventBridge's delay), or never when the event is ``lost``. ``output_in_event``/``input_in_event``
+    False: the event had no room for them."""
+
+    def __init__(self, sfn: FakeStepFunctions) -> None:
+        self.sfn = sfn
+        self.delivery = DELIVERY
+        self.lost = False
+        self.output_in_event = True
+        self.input_in_event = True
+        self.failure: Callable[[float], Exception | None] = _never
+        self.stall: Callable[[float], float] = _no_stall
+        self.read_times: list[float] = []
+
+    def ended(self, execution_arn: str) -> RunEnd | None:
+        assert execution_arn == self.sfn.execution_arn
+        self.sfn.clock.now += self.stall(self.sfn.since_start()) + ITEM_LATENCY
+        at = self.sfn.since_start()
+        self.read_times.append(at)
+        failure = self.failure(at)
+        if failure is not None:
+            raise failure
+        end = _end_in(self.sfn.events, output=self.output_in_event, workflow_input=self.input_in_event)
+        if self.lost or end is None or at < end[0] + self.delivery:
+            return None
+        return end[1]
 
 
 class FakeRunRecords:
@@ -110,89 +207,6 @@ class FakeRunRecords:
         return self.items.get(workflow_id, RunRecord())
 
 
-class FakeRunSignals:
-    """run_status's item: the run's end, readable ``delivery`` seconds after it happened (EventBridge's
-    delay), or never when the event is ``lost``; ``failure`` makes every read raise."""
-
-    def __init__(self, sfn: FakeStepFunctions, ends_at: float | None, delivery: float = 0.3) -> None:
-        self.sfn = sfn
-        self.ends_at = ends_at
-        self.delivery = delivery
-        self.lost = False
-        self.failure: Exception | None = None
-        self.read_times: list[float] = []
-        self.registrations: list[str] = []
-        self.leaves: list[tuple[float, str]] = []  # (seconds after the start, queue)
-
-    def ended(self, execution_arn: str) -> RunEnded | None:
-        assert execution_arn == self.sfn.execution_arn
-        at = self.sfn.clock.now - self.sfn.started_at
-        self.read_times.append(at)
-        if self.failure is not None:
-            raise self.failure
-        if self.lost or self.ends_at is None or at < self.ends_at + self.delivery:
-            return None
-        return RunEnded("SUCCEEDED", T0_MS + int(self.ends_at * 1000))
-
-    def register(self, execution_arn: str, wakeup_queue_url: str) -> RunEnded | None:
-        """As the real item: the end once it is recorded, else the queue is kept to be woken."""
-        self.registrations.append(wakeup_queue_url)
-        return self.ended(execution_arn)
-
-    def leave(self, execution_arn: str, wakeup_queue_url: str) -> None:
-        assert execution_arn == self.sfn.execution_arn
-        self.leaves.append((self.sfn.clock.now - self.sfn.started_at, wakeup_queue_url))
-        if self.failure is not None:
-            raise self.failure
-
-
-class FakeWakeupQueue:
-    """The container's queue: the run's end arrives ``delivery`` seconds after it happened (the
-    same moment run_status records it), unless ``lost``; ``failure`` makes a receive raise."""
-
-    url = "https://sqs.us-east-1.amazonaws.com/123456789012/wakeup-test-1"
-    id: str | None = None  # no id: the run is not named for the queue, and the call registers
-
-    def __init__(self, signals: FakeRunSignals) -> None:
-        self.signals = signals
-        self.lost = False
-        self.failure: Exception | None = None
-        self.waits: list[tuple[float, int]] = []  # (seconds after the start, whole seconds asked)
-        self.delivered = False
-
-    def wait(self, execution_arn: str, seconds: int, calls: Counter[str]) -> bool:
-        assert isinstance(seconds, int) and 1 <= seconds <= 20, seconds
-        sfn = self.signals.sfn
-        assert execution_arn == sfn.execution_arn
-        calls["ReceiveMessage"] += 1
-        at = sfn.clock.now - sfn.started_at
-        self.waits.append((at, seconds))
-        if self.failure is not None:
-            raise self.failure
-        ends_at = self.signals.ends_at
-        arrives = None if self.lost or self.delivered or ends_at is None else ends_at + self.signals.delivery
-        if arrives is not None and arrives <= at + seconds:
-            sfn.clock.now += max(0.0, arrives - at)
-            self.delivered = True  # SQS hands a message out once (it is then hidden for 12 h)
-            return True
-        sfn.clock.now += seconds
-        return False
-
-
-class FakeWakeupQueues:
-    def __init__(self, signals: FakeRunSignals) -> None:
-        self.queue = FakeWakeupQueue(signals)
-        self.failure: Exception | None = None
-        self.leases = 0
-
-    @contextlib.contextmanager
-    def lease(self, calls: Counter[str]):
-        if self.failure is not None:
-            raise self.failure
-        self.leases += 1
-        yield self.queue
-
-
 class UnusedIdempotencyStore:
     """No call here gives an idempotency key: touching the key store is a test failure."""
 
@@ -200,58 +214,88 @@ class UnusedIdempotencyStore:
         raise AssertionError(f"idempotency store used without a key: {name}")
 
 
+class StartedKeyStore:
+    """A key whose run another call started: every claim loses to that record."""
+
+    def __init__(self, record: KeyRecord) -> None:
+        self.record = record
+        self.claims = 0
+
+    def claim_first(self, record: KeyRecord) -> KeyRecord:
+        self.claims += 1
+        return self.record
+
+
+def _seeded(schedule: Callable[[], PollSchedule], rng: random.Random) -> Callable[[], PollSchedule]:
+    """The waiter's own schedule, its jitter drawn from ``rng``."""
+
+    def make() -> PollSchedule:
+        made = schedule()
+        made.jitter = rng.random
+        return made
+
+    return make
+
+
 class Harness:
     def __init__(
         self,
-        events: list[dict[str, Any]],
+        events: Events,
         *,
         max_wait: int = 25,
-        margin: float = 2.0,
-        schedule=None,
-        signals=False,
-        wakeups=False,
-        history_first: float = 2.0,
-        read_budget=None,
-        queue_id: str | None = None,
+        margin: float = MARGIN,
+        end_check: float = END_CHECK,
+        seed: int | None = 7,
+        task_polls: Callable[[], PollSchedule] | None = None,
+        keys: Any = None,
     ):
-        """``queue_id``: the wake-up queue's id, so a run without a key is named for it."""
         self.clock = FakeClock()
         self.sfn = FakeStepFunctions(self.clock, events)
-        ends = [e for e in events if e["type"] == "ExecutionSucceeded"]
-        ends_at = (ends[0]["timestamp"] - T0).total_seconds() if ends else None
-        self.signals = FakeRunSignals(self.sfn, ends_at) if signals or wakeups else None
-        self.wakeups = FakeWakeupQueues(self.signals) if wakeups and self.signals else None
-        if self.wakeups is not None:
-            self.wakeups.queue.id = queue_id
+        self.signals = FakeRunSignals(self.sfn)
         self.records = FakeRunRecords(self.sfn)
         self.loaded: list[str] = []
         self.catalog = WorkflowCatalog(MACHINES, self._load)
+        rng = random.Random(seed)
+        self.waiter = RunWaiter(
+            self.sfn,
+            self.signals,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            end_check_seconds=end_check,
+            end_polls=_seeded(end_schedule, rng),
+            task_polls=task_polls or _seeded(task_schedule, rng),
+        )
         self.service = WorkflowService(
             self.catalog,
             self.sfn,
             self.records,
-            UnusedIdempotencyStore(),
+            keys or UnusedIdempotencyStore(),
+            self.waiter,
             max_wait_seconds=max_wait,
             answer_margin_seconds=margin,
             clock=self.clock,
-            sleep=self.clock.sleep,
-            schedule=schedule or (lambda: PollSchedule(jitter=random.Random(7).random)),
-            run_signals=self.signals,
-            history_first_seconds=history_first,
-            wakeups=self.wakeups,
-            read_budget=read_budget,
+            wall_clock=lambda: 1_800_000_000.0,
         )
 
     def _load(self, arn: str) -> frozenset[str]:
         self.loaded.append(arn)
         return TASK_REFS[arn]
 
-    def execute(self, workflow="hello_world", version=None, workflow_input=None, remaining=900.0, **options):
+    def execute(
+        self,
+        workflow="hello_world",
+        version=None,
+        workflow_input=None,
+        remaining=900.0,
+        include_tasks=True,
+        **options,
+    ):
         command = StartCommand(
             workflow=workflow,
             version=version,
             input={"name": "Ada"} if workflow_input is None else workflow_input,
             options=RunOptions(**options),
+            include_tasks=include_tasks,
         )
         return self.service.execute(command, lambda: remaining)
 
@@ -262,40 +306,73 @@ class Harness:
         return sum(1 for at in self.sfn.read_times if at >= seconds)
 
 
-def _hello(step_ms: int = 60) -> list[dict[str, Any]]:
+def _joined(events: Events, *, started_ago: float, **harness_options: Any) -> tuple[Harness, str]:
+    """A harness whose key names a run another call started ``started_ago`` seconds before."""
+    key = "order-42"
+    record = KeyRecord("hello_world", key, 2, 1, KeyState.STARTED)
+    harness = Harness(events, keys=StartedKeyStore(record), **harness_options)
+    harness.sfn.execution_arn = harness.catalog.resolve("hello_world", 2).execution_arn(record.execution_name)
+    harness.sfn.started_at = harness.clock.now - started_ago
+    return harness, key
+
+
+def _join(harness: Harness, key: str, **options: Any):
+    return harness.execute(idempotency_key=key, on_conflict="RETURN_EXISTING", **options)
+
+
+def _sfn_reads(answer) -> int:
+    return sum(answer.aws_calls[name] for name in SFN_READS)
+
+
+def _hello(step_ms: int = 60) -> Events:
     """hello_world v2: eight events, the last (ExecutionSucceeded) at 7 * step_ms."""
     return hello_world("Ada", 2, step_ms=step_ms).events
 
 
-def _at(events: list[dict[str, Any]], kind: str, name: str | None = None) -> float:
+def _at(events: Events, kind: str, name: str | None = None) -> float:
     """When (seconds after the start) the first event of that kind (and state name) happens."""
     for event in events:
         if event["type"] == kind and (name is None or event["stateExitedEventDetails"]["name"] == name):
-            return (event["timestamp"] - T0).total_seconds()
+            return _seconds(event)
     raise AssertionError(f"no {kind} {name or ''}")
 
 
-def _slow_steps(delay_seconds: int = 3) -> list[dict[str, Any]]:
-    history = HistoryBuilder(step_ms=60).started({"delaySeconds": delay_seconds})
-    history.task("start_step", {"delaySeconds": delay_seconds}, {"delaySeconds": delay_seconds})
-    history.wait("pause", {"delaySeconds": delay_seconds}, delay_seconds * 1000)
-    history.task("final_step", {"delaySeconds": delay_seconds}, {"finished": True, "delaySeconds": delay_seconds})
-    return history.succeeded({"finished": True, "delaySeconds": delay_seconds}).events
+def _slow_steps(delay_seconds: float = 3, final_step_seconds: float = 0.0) -> Events:
+    """slow_steps v1; its final_step's Lambda takes ``final_step_seconds`` longer than the rest."""
+    data = {"delaySeconds": delay_seconds}
+    output = {"finished": True, "delaySeconds": delay_seconds}
+    history = HistoryBuilder(step_ms=60).started(data)
+    history.task("start_step", data, data)
+    history.wait("pause", data, int(delay_seconds * 1000))
+    history.entered("Task", "final_step", data).lambda_attempt(data, output=output)
+    history.now_ms += int(final_step_seconds * 1000)
+    return history.exited("Task", "final_step", output).succeeded(output).events
 
 
-def _never_ending() -> list[dict[str, Any]]:
+def _never_ending() -> Events:
     """A run that enters a long Wait and stays there."""
     history = HistoryBuilder(step_ms=60).started({"delaySeconds": 3600}).task("start_step", {}, {})
     return history.entered("Wait", "pause", {"delaySeconds": 3600}).events
 
 
-# Answering when the run ends ---------------------------------------------------------------------
+def _ending_at(seconds: float) -> Events:
+    """slow_steps whose run ends ``seconds`` after its start."""
+    events = _slow_steps(seconds - 0.78)
+    assert _at(events, "ExecutionSucceeded") == pytest.approx(seconds, abs=0.01)
+    return events
 
 
-def test_answers_200_as_soon_as_the_run_is_terminal():
+def _tasks(answer) -> dict[str, str]:
+    return {t["referenceTaskName"]: t["status"] for t in answer.run.to_body()["tasks"]}
+
+
+# Answering when the run ends: from run_status's item ---------------------------------------------
+
+
+def test_answers_200_from_the_signal_with_one_history_read_for_the_tasks():
     events = _hello()
     harness = Harness(events)
-    ended = _at(events, "ExecutionSucceeded")
+    recorded = _at(events, "ExecutionSucceeded") + DELIVERY
 
     answer = harness.execute(wait_for_seconds=10)
 
@@ -303,41 +380,321 @@ def test_answers_200_as_soon_as_the_run_is_terminal():
     body = answer.run.to_body()
     assert body["status"] == "COMPLETED"
     assert body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert body["input"] == {"name": "Ada"}
     assert body["signalTimeout"] is False
+    assert _tasks(answer) == {"greet": "COMPLETED"}
     assert answer.started is True
-    # The first look after the end answers: no further look, and the lag is one short pause.
-    assert harness.reads_from(ended) == 1
-    assert answer.waited_seconds - ended < 0.5
+    # The item is polled until it holds the end; then the history is read exactly once.
+    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times) == 1
+    assert harness.sfn.read_times[0] >= recorded
+    assert answer.aws_calls["DescribeExecution"] == 0
+    assert answer.aws_calls["GetItem"] == len(harness.signals.read_times) > 1
+    assert answer.waited_seconds - recorded <= END_CAP + ITEM_LATENCY + READ_LATENCY
     assert answer.aws_calls["StartExecution"] == 1
     # Each read tried once (the wait loop, not botocore, backs off): the deadline holds.
-    assert harness.sfn.waiting_reads and all(harness.sfn.waiting_reads)
-    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times)
+    assert harness.sfn.waiting_reads == [True]
 
 
-def test_failed_run_answers_200_with_the_reason():
+def test_without_tasks_a_started_run_is_answered_with_no_step_functions_call_at_all():
+    events = _hello()
+    harness = Harness(events)
+    recorded = _at(events, "ExecutionSucceeded") + DELIVERY
+
+    answer = harness.execute(wait_for_seconds=10, include_tasks=False)
+
+    assert answer.http_status == 200
+    body = answer.run.to_body()
+    assert (body["status"], body["output"], body["input"]) == (
+        "COMPLETED",
+        {"greeting": "Hello, Ada!", "version": 2},
+        {"name": "Ada"},
+    )
+    assert "tasks" not in body
+    assert body["createTime"] == T0_MS
+    assert body["updateTime"] == T0_MS + int(_at(events, "ExecutionSucceeded") * 1000)
+    assert _sfn_reads(answer) == 0, answer.aws_calls
+    assert harness.sfn.read_times == harness.sfn.describe_times == []
+    assert set(answer.aws_calls) == {"StartExecution", "GetItem"}
+    assert answer.waited_seconds - recorded <= END_CAP + ITEM_LATENCY
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+def test_failed_run_answers_200_with_the_reason(include_tasks):
     history = HistoryBuilder(step_ms=50).started({})
     history.task_failing("explode", {}, "RuntimeError", "boom").failed("RuntimeError", "boom")
     harness = Harness(history.events)
 
-    answer = harness.execute(workflow="hello_world", wait_for_seconds=10)
+    answer = harness.execute(workflow="hello_world", wait_for_seconds=10, include_tasks=include_tasks)
 
     body = answer.run.to_body()
     assert answer.http_status == 200
     assert body["status"] == "FAILED"
     assert body["reasonForIncompletion"] == "RuntimeError: boom"
+    assert _sfn_reads(answer) == int(include_tasks)
 
 
 def test_a_run_already_ended_is_reported_ended_even_with_a_tiny_budget():
-    harness = Harness(_hello(step_ms=0))
+    harness = Harness(_hello(step_ms=0), margin=12.0)
 
-    answer = harness.execute(wait_for_seconds=10, remaining=2.01)  # margin 2 s: 0.01 s to wait
+    answer = harness.execute(wait_for_seconds=10, remaining=12.01)  # 0.01 s to wait
 
     assert answer.http_status == 200
     assert answer.run.status == "COMPLETED"
-    assert len(harness.sfn.read_times) == 1
+    assert len(harness.sfn.read_times) == 1  # the item had no news yet: the history said it
 
 
-# waitUntilTaskRef --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("run_seconds", "most_reads"),
+    [(1.0, 1), (5.0, 1), (19.5, 2)],
+    ids=["1 s run", "5 s run", "20 s run"],
+)
+def test_step_functions_reads_per_answered_call(run_seconds, most_reads):
+    events = _ending_at(run_seconds)
+    harness = Harness(events)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert _sfn_reads(answer) <= most_reads, answer.aws_calls
+    assert answer.aws_calls["GetExecutionHistory"] == 1  # the tasks, once
+    # A DescribeExecution for each end_check_seconds gone by, never more.
+    assert answer.aws_calls["DescribeExecution"] <= answer.waited_seconds // END_CHECK
+    assert answer.waited_seconds - (run_seconds + DELIVERY) <= END_CAP + ITEM_LATENCY + READ_LATENCY
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_20_second_wait_that_runs_out_makes_at_most_two_step_functions_reads(seed, include_tasks):
+    harness = Harness(_never_ending(), seed=seed)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, include_tasks=include_tasks)
+
+    assert (answer.http_status, answer.run.to_body()["signalTimeout"]) == (206, True)
+    assert _sfn_reads(answer) <= 2, answer.aws_calls
+    assert harness.sfn.describe_times[0] >= END_CHECK  # the check for a lost event
+    # The item, polled up to every 200 ms (never faster than every 100 ms once settled).
+    assert answer.aws_calls["GetItem"] <= 20 / (END_CAP / 2) + 10
+
+
+def test_the_item_is_polled_quickly_first_then_at_its_ceiling():
+    harness = Harness(_never_ending())
+
+    harness.execute(workflow="slow_steps", wait_for_seconds=5)
+
+    assert harness.clock.sleeps[0] <= end_schedule().first
+    assert max(harness.clock.sleeps) <= END_CAP
+    reads = harness.signals.read_times
+    assert all(b - a <= END_CAP + ITEM_LATENCY + 1e-9 for a, b in itertools.pairwise(reads))
+
+
+# A lost event ---------------------------------------------------------------------------------
+
+
+def test_a_lost_end_event_is_caught_by_the_describe_execution_check():
+    events = _slow_steps(4)
+    harness = Harness(events)
+    harness.signals.lost = True
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 4}
+    assert _tasks(answer)["final_step"] == "COMPLETED"
+    assert answer.aws_calls["DescribeExecution"] == 1
+    assert END_CHECK <= harness.sfn.describe_times[0] <= END_CHECK + END_CAP + ITEM_LATENCY + DESCRIBE_LATENCY
+    assert answer.waited_seconds <= END_CHECK + END_CAP + ITEM_LATENCY + DESCRIBE_LATENCY + READ_LATENCY
+
+
+def test_the_describe_execution_check_comes_every_end_check_seconds():
+    harness = Harness(_never_ending())
+
+    harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    checks = harness.sfn.describe_times
+    assert len(checks) == 2
+    assert all(gap >= END_CHECK for gap in (b - a for a, b in itertools.pairwise(checks)))
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+@pytest.mark.parametrize("ends_at", [3.0, 7.9])
+def test_at_the_deadline_a_run_that_ended_is_never_answered_running(ends_at, include_tasks):
+    harness = Harness(_ending_at(ends_at))
+    harness.signals.lost = True
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=8, include_tasks=include_tasks)
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], body["signalTimeout"]) == (200, "COMPLETED", False)
+    assert body["output"] == {"finished": True, "delaySeconds": pytest.approx(ends_at - 0.78)}
+    assert _sfn_reads(answer) == 1  # asked once before the 206 it would have been
+    assert answer.waited_seconds <= 8 + ITEM_LATENCY + READ_LATENCY + 1e-9
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_a_failed_describe_execution_check_never_fails_the_call(error):
+    events = _slow_steps(12)
+    harness = Harness(events)
+    harness.sfn.describe_failure = lambda at: error
+    harness.signals.delivery = 3.0  # the event comes late, after a check failed
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert harness.sfn.describe_times  # the check was made, and refused
+    assert answer.waited_seconds - (_at(events, "ExecutionSucceeded") + 3.0) <= END_CAP + ITEM_LATENCY + READ_LATENCY
+
+
+def test_a_lost_event_and_a_refused_check_still_say_the_end_at_the_deadline():
+    harness = Harness(_ending_at(3.0))
+    harness.signals.lost = True
+    harness.sfn.describe_failure = lambda at: AwsThrottled("slow down") if at < 11 else None
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=12, include_tasks=False)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.aws_calls["DescribeExecution"] == 2  # the check at 10 s, then the deadline's
+
+
+# The history read at the end ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_a_refused_history_read_at_the_end_still_answers_200_from_the_signal(error):
+    events = _hello()
+    harness = Harness(events)
+    harness.sfn.history_failure = lambda at: error if at < 6.0 else None
+
+    answer = harness.execute(wait_for_seconds=20)
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], body["signalTimeout"]) == (200, "COMPLETED", False)
+    assert body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert body["input"] == {"name": "Ada"}
+    assert body["tasks"] == []  # as last known: the call never saw the history
+    assert answer.aws_calls["GetExecutionHistory"] == 1  # not retried: the answer does not wait on it
+
+
+def test_run_not_found_in_the_history_right_after_the_start_is_tolerated():
+    harness = Harness(_hello(step_ms=0))
+    harness.sfn.history_failure = lambda at: RunNotFound("not visible yet")
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"greeting": "Hello, Ada!", "version": 2}
+
+
+def _lagging_history(harness: Harness) -> None:
+    """The history shows an event 0.35 s after it happened; the item, 0.05 s after the end. With
+    greet exiting 0.4 s before the end, the read at the item's news shows greet's exit, not the end."""
+    harness.signals.delivery = 0.05
+    harness.sfn.history_lag = 0.35
+
+
+def test_a_history_that_lags_the_event_gives_the_tasks_and_the_event_the_end():
+    events = _hello(step_ms=400)
+    ended = _at(events, "ExecutionSucceeded")
+    harness = Harness(events)
+    _lagging_history(harness)
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert harness.sfn.read_times[0] - harness.sfn.history_lag < ended  # the read did not show the end
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"]) == (200, "COMPLETED")
+    assert body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert body["updateTime"] == T0_MS + int(ended * 1000)
+    assert _tasks(answer) == {"greet": "COMPLETED"}
+    assert answer.aws_calls["GetExecutionHistory"] == 1
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+def test_an_output_too_large_for_the_event_comes_from_the_history(include_tasks):
+    harness = Harness(_hello())
+    harness.signals.output_in_event = False
+
+    answer = harness.execute(wait_for_seconds=10, include_tasks=include_tasks)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert (answer.aws_calls["GetExecutionHistory"], answer.aws_calls["DescribeExecution"]) == (1, 0)
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_an_output_too_large_for_the_event_comes_from_describe_execution_when_the_history_fails(error):
+    harness = Harness(_hello())
+    harness.signals.output_in_event = False
+    harness.sfn.history_failure = lambda at: error
+
+    answer = harness.execute(wait_for_seconds=10, include_tasks=False)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert (answer.aws_calls["GetExecutionHistory"], answer.aws_calls["DescribeExecution"]) == (1, 1)
+
+
+def test_an_output_too_large_for_the_event_with_every_read_refused_still_answers_the_end():
+    harness = Harness(_hello())
+    harness.signals.output_in_event = False
+    harness.sfn.history_failure = harness.sfn.describe_failure = lambda at: AwsThrottled("slow down")
+
+    answer = harness.execute(wait_for_seconds=10)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+
+
+def test_an_output_too_large_for_the_event_is_not_lost_when_the_history_lags():
+    harness = Harness(_hello(step_ms=400))
+    harness.signals.output_in_event = False
+    _lagging_history(harness)
+
+    answer = harness.execute(wait_for_seconds=10, include_tasks=False)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"greeting": "Hello, Ada!", "version": 2}
+
+
+# A joined run (idempotency key) -------------------------------------------------------------------
+
+
+def test_a_joined_runs_input_comes_from_the_history():
+    harness, key = _joined(_hello(), started_ago=0.1)
+    harness.signals.input_in_event = False  # too large to keep beside the output
+
+    answer = _join(harness, key, wait_for_seconds=10, include_tasks=False)
+
+    body = answer.run.to_body()
+    assert (answer.http_status, answer.replayed, answer.started) == (200, True, False)
+    assert body["input"] == {"name": "Ada"}
+    assert body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert body["createTime"] == T0_MS
+    assert harness.sfn.starts == []
+    assert answer.aws_calls["GetExecutionHistory"] == 1
+
+
+def test_a_joined_run_whose_event_kept_its_input_needs_no_step_functions_call():
+    harness, key = _joined(_hello(), started_ago=5.0)
+
+    answer = _join(harness, key, wait_for_seconds=10, include_tasks=False)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["input"] == {"name": "Ada"}
+    assert _sfn_reads(answer) == 0, answer.aws_calls
+
+
+def test_a_joined_run_whose_event_was_lost_is_asked_at_once():
+    harness, key = _joined(_hello(), started_ago=60.0)
+    harness.signals.lost = True
+
+    answer = _join(harness, key, wait_for_seconds=10)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["input"] == {"name": "Ada"}
+    assert answer.waited_seconds <= ITEM_LATENCY + DESCRIBE_LATENCY + READ_LATENCY + 1e-9
+    assert (answer.aws_calls["DescribeExecution"], answer.aws_calls["GetExecutionHistory"]) == (1, 1)
+
+
+# waitUntilTaskRef ------------------------------------------------------------------------------
 
 
 def test_returns_206_as_soon_as_the_awaited_task_completes():
@@ -352,14 +709,16 @@ def test_returns_206_as_soon_as_the_awaited_task_completes():
     assert body["status"] == "RUNNING"
     assert body["signalTimeout"] is False
     assert harness.reads_from(reached) == 1
-    assert answer.waited_seconds - reached < 0.5
-    tasks = {t["referenceTaskName"]: t["status"] for t in body["tasks"]}
+    assert answer.waited_seconds - reached <= TASK_CAP + READ_LATENCY
+    tasks = _tasks(answer)
     assert tasks["start_step"] == "COMPLETED"
     assert "final_step" not in tasks
+    assert harness.signals.read_times == []  # EventBridge says nothing of tasks
+    assert answer.aws_calls["DescribeExecution"] == 0
 
 
 def test_returns_when_any_of_several_awaited_tasks_completes():
-    events = _slow_steps(3)
+    events = _slow_steps(3, final_step_seconds=3)
     harness = Harness(events)
     pause_done = _at(events, "WaitStateExited", "pause")
 
@@ -367,7 +726,7 @@ def test_returns_when_any_of_several_awaited_tasks_completes():
 
     assert answer.http_status == 206
     assert answer.run.signal_timeout is False
-    assert pause_done <= answer.waited_seconds < pause_done + CAP + READ_LATENCY
+    assert pause_done <= answer.waited_seconds <= pause_done + TASK_CAP + READ_LATENCY
     assert answer.waited_seconds < _at(events, "TaskStateExited", "final_step")
 
 
@@ -379,6 +738,7 @@ def test_awaited_task_that_never_completes_before_the_end_answers_200_at_the_end
 
     assert answer.http_status == 200  # final_step's exit and the end are both visible at that look
     assert answer.run.status == "COMPLETED"
+    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 1}
 
 
 def test_unknown_wait_until_task_ref_is_refused_listing_the_valid_ones_and_starts_nothing():
@@ -394,7 +754,7 @@ def test_unknown_wait_until_task_ref_is_refused_listing_the_valid_ones_and_start
     for valid in ("start_step", "pause", "final_step"):
         assert valid in error.errors[0].message
     assert harness.sfn.starts == []
-    assert harness.sfn.read_times == []
+    assert harness.sfn.read_times == harness.sfn.describe_times == harness.signals.read_times == []
 
 
 def test_task_refs_are_read_once_per_version_across_calls():
@@ -405,7 +765,144 @@ def test_task_refs_are_read_once_per_version_across_calls():
     assert harness.loaded == [ARN.format("slow_steps-v1")]
 
 
-# The budget -------------------------------------------------------------------------------------
+def test_task_reads_come_quickly_first_then_about_one_a_second():
+    harness = Harness(_never_ending())
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    assert (answer.http_status, answer.run.signal_timeout) == (206, True)
+    assert harness.sfn.read_times[0] <= task_schedule().first + READ_LATENCY
+    assert harness.reads_from(0) - harness.reads_from(1.0) >= 2  # the first second: quick looks
+    settled = harness.sfn.read_times[3:-1]  # the last look is cut to the deadline
+    assert all(b - a >= TASK_CAP / 2 for a, b in itertools.pairwise(settled))
+    assert all(b - a <= TASK_CAP + READ_LATENCY + 1e-9 for a, b in itertools.pairwise(harness.sfn.read_times))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_history_reads_for_a_20_second_task_wait_stay_bounded(seed):
+    harness = Harness(_never_ending(), seed=seed)
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 206
+    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times) <= 24
+    assert answer.aws_calls["DescribeExecution"] == 0
+    assert answer.aws_calls["GetItem"] == 0  # every read was answered: the item is not needed
+
+
+def test_worst_case_jitter_still_settles_at_two_task_reads_per_second():
+    harness = Harness(_never_ending(), task_polls=lambda: PollSchedule(first=0.25, factor=2.0, cap=1.25, jitter=float))
+
+    harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    settled = [at for at in harness.sfn.read_times if at >= 1.0][:-1]  # the last look is cut to the deadline
+    for at in settled:
+        assert sum(1 for other in settled if at <= other < at + 1.0) <= 2
+
+
+@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
+def test_throttled_task_reads_never_fail_the_request(error):
+    harness = Harness(_hello())
+    harness.sfn.history_failure = lambda at: error if at < 6.0 else None
+
+    answer = harness.execute(wait_for_seconds=20, wait_until_task_ref=("greet",))
+
+    assert answer.http_status == 200
+    assert answer.run.status == "COMPLETED"
+
+
+def test_throttling_doubles_the_task_read_pauses_up_to_five_seconds():
+    calm = Harness(_never_ending())
+    calm.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+    throttled = Harness(_never_ending())
+    throttled.sfn.history_failure = lambda at: AwsThrottled("slow down")
+
+    answer = throttled.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 206
+    assert answer.run.signal_timeout is True
+    assert len(throttled.sfn.read_times) < len(calm.sfn.read_times) / 2
+    assert TASK_CAP < max(throttled.clock.sleeps) <= 5.0
+    # Each refusal doubles the pause (equal jitter keeps at least half of it): they only grow.
+    doubling = throttled.clock.sleeps[1:4]  # 1, 2, 4 s before jitter; then the 5 s ceiling
+    assert all(b >= a for a, b in itertools.pairwise(doubling)), throttled.clock.sleeps
+
+
+def test_throttling_that_stops_lets_the_task_answer_come_promptly_again():
+    events = _slow_steps(8)
+    harness = Harness(events)
+    harness.sfn.history_failure = lambda at: AwsThrottled("slow down") if at < 3.0 else None
+    reached = _at(events, "TaskStateExited", "final_step")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20, wait_until_task_ref=("final_step",))
+
+    assert answer.run.signal_timeout is False
+    assert _tasks(answer)["final_step"] == "COMPLETED"
+    assert answer.waited_seconds - reached <= TASK_CAP + READ_LATENCY
+
+
+def test_once_throttling_stops_the_next_task_read_pause_is_back_within_the_cap():
+    """A run that ends just after the first un-throttled look is answered within one normal pause."""
+    throttled_until = 10.0
+    probe = Harness(_never_ending())
+    probe.sfn.history_failure = lambda at: AwsThrottled("slow down") if at < throttled_until else None
+    probe.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
+    first_good_look = min(at for at in probe.sfn.read_times if at >= throttled_until)
+    history = HistoryBuilder(step_ms=60).started({}).task("start_step", {}, {})
+    history.now_ms = int(first_good_look * 1000) + 10
+    events = history.succeeded({"finished": True}).events
+    ended = _at(events, "ExecutionSucceeded")
+    harness = Harness(events)
+    harness.sfn.history_failure = probe.sfn.history_failure
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
+
+    assert answer.http_status == 200
+    assert answer.waited_seconds - ended <= TASK_CAP + READ_LATENCY
+
+
+def test_at_the_deadline_with_the_task_read_refused_the_items_end_is_used():
+    events = _slow_steps(4)
+    harness = Harness(events)
+    harness.sfn.history_failure = lambda at: AwsThrottled("slow down")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=8, wait_until_task_ref=("final_step",))
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], body["signalTimeout"]) == (200, "COMPLETED", False)
+    assert body["output"] == {"finished": True, "delaySeconds": 4}
+    assert answer.aws_calls["GetItem"] == 1  # only once the history could not say
+
+
+def test_at_the_deadline_with_the_task_read_refused_and_no_end_the_call_answers_206():
+    harness = Harness(_never_ending())
+    harness.sfn.history_failure = lambda at: AwsUnavailable("outage")
+    harness.signals.failure = lambda at: AwsUnavailable("outage")
+
+    answer = harness.execute(
+        workflow="slow_steps", wait_for_seconds=8, wait_until_task_ref=("final_step",), workflow_input={"n": 1}
+    )
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], body["signalTimeout"]) == (206, "RUNNING", True)
+    assert body["input"] == {"n": 1}
+
+
+def test_history_never_visible_answers_206_with_what_the_start_said():
+    harness = Harness(_never_ending())
+    harness.sfn.history_failure = lambda at: RunNotFound("not visible yet")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=3, workflow_input={"name": "Cy"})
+
+    body = answer.run.to_body()
+    assert answer.http_status == 206
+    assert body["signalTimeout"] is True
+    assert body["input"] == {"name": "Cy"}
+    assert body["createTime"] == T0_MS
+    assert body["output"] == {}
+
+
+# The budget ------------------------------------------------------------------------------------
 
 
 def test_answers_206_with_signal_timeout_when_the_budget_runs_out():
@@ -417,15 +914,23 @@ def test_answers_206_with_signal_timeout_when_the_budget_runs_out():
     assert answer.http_status == 206
     assert body["status"] == "RUNNING"
     assert body["signalTimeout"] is True
-    assert 5.0 <= answer.waited_seconds <= 5.0 + READ_LATENCY + 1e-9
-    assert max(harness.sfn.read_times) >= 5.0  # a last look at the deadline: the freshest state
-    assert {t["referenceTaskName"]: t["status"] for t in body["tasks"]} == {
-        "start_step": "COMPLETED",
-        "pause": "IN_PROGRESS",
-    }
+    assert 5.0 <= answer.waited_seconds <= 5.0 + ITEM_LATENCY + READ_LATENCY + 1e-9
+    assert harness.sfn.read_times == [pytest.approx(5.0, abs=ITEM_LATENCY + READ_LATENCY + 1e-9)]  # the freshest state
+    assert _tasks(answer) == {"start_step": "COMPLETED", "pause": "IN_PROGRESS"}
+    assert answer.aws_calls["DescribeExecution"] == 0  # the history said it is running
 
 
-def test_wait_for_seconds_zero_answers_at_once_without_reading_history():
+def test_a_206_without_tasks_asks_describe_execution_once():
+    harness = Harness(_never_ending())
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5, include_tasks=False)
+
+    assert (answer.http_status, answer.run.signal_timeout) == (206, True)
+    assert (answer.aws_calls["DescribeExecution"], answer.aws_calls["GetExecutionHistory"]) == (1, 0)
+    assert harness.sfn.describe_times[0] >= 5.0
+
+
+def test_wait_for_seconds_zero_answers_at_once_without_reading_anything():
     harness = Harness(_hello())
 
     answer = harness.execute(wait_for_seconds=0, workflow_input={"name": "Bo"})
@@ -436,11 +941,22 @@ def test_wait_for_seconds_zero_answers_at_once_without_reading_history():
     assert body["input"] == {"name": "Bo"}
     assert body["output"] == {}
     assert body["createTime"] == T0_MS
-    assert harness.sfn.read_times == []
-    assert answer.aws_calls["GetExecutionHistory"] == 0
-    assert answer.aws_calls["StartExecution"] == 1
+    assert harness.sfn.read_times == harness.sfn.describe_times == harness.signals.read_times == []
+    assert answer.aws_calls == Counter({"StartExecution": 1})
     assert harness.clock.sleeps == []
     assert answer.waited_seconds == 0
+
+
+def test_wait_for_seconds_zero_on_a_joined_run_reads_it_exactly_once():
+    harness, key = _joined(_hello(), started_ago=2.0)
+
+    answer = _join(harness, key, wait_for_seconds=0)
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], answer.replayed) == (200, "COMPLETED", True)
+    assert body["input"] == {"name": "Ada"}  # not the joining call's: the run's own
+    assert _sfn_reads(answer) == 1 and len(harness.sfn.read_times) == 1
+    assert harness.signals.read_times == [] and harness.clock.sleeps == []
 
 
 def test_wait_is_clamped_to_max_wait_seconds_not_refused():
@@ -450,203 +966,144 @@ def test_wait_is_clamped_to_max_wait_seconds_not_refused():
 
     assert answer.http_status == 206
     assert answer.run.signal_timeout is True
-    assert 25.0 <= answer.waited_seconds <= 25.0 + READ_LATENCY + 1e-9
+    assert 25.0 <= answer.waited_seconds <= 25.0 + ITEM_LATENCY + READ_LATENCY + 1e-9
 
 
 def test_wait_is_clamped_to_the_lambdas_remaining_time_minus_the_margin():
-    harness = Harness(_never_ending(), max_wait=25, margin=2.0)
+    harness = Harness(_never_ending(), max_wait=25, margin=MARGIN)
 
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=10.0)
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=14.0)
 
     assert answer.http_status == 206
-    assert 8.0 <= answer.waited_seconds <= 8.0 + READ_LATENCY + 1e-9
+    assert 10.5 <= answer.waited_seconds <= 10.5 + ITEM_LATENCY + READ_LATENCY + DESCRIBE_LATENCY + 1e-9
+    assert answer.aws_calls["GetExecutionHistory"] == 1  # the margin holds the last read
 
 
 def test_lambda_already_past_its_margin_answers_at_once():
-    harness = Harness(_never_ending(), margin=2.0)
+    harness = Harness(_never_ending(), margin=12.0)
 
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=10, remaining=1.0)
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=10, remaining=11.0)
 
     assert answer.http_status == 206
-    assert harness.sfn.read_times == []
+    assert len(harness.sfn.starts) == 1
+    assert harness.sfn.read_times == harness.signals.read_times == []
     assert harness.clock.sleeps == []
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_history_reads_for_a_20_second_wait_stay_bounded(seed):
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        harness = Harness(_never_ending(), schedule=PollSchedule)  # the service's default schedule
-        answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
-    finally:
-        random.setstate(state)
+def test_too_little_time_to_start_is_a_503_and_nothing_starts():
+    harness = Harness(_never_ending())
+
+    with pytest.raises(ServiceUnavailable) as caught:
+        harness.execute(workflow="slow_steps", wait_for_seconds=10, remaining=CALL_WORST_SECONDS)
+
+    assert caught.value.status == 503 and caught.value.retryable
+    assert harness.sfn.starts == []
+
+
+# Stalls near the limit: the answer is never late -----------------------------------------------------
+
+
+def _stall_from(seconds: float) -> Callable[[float], float]:
+    """Calls made from ``seconds`` on stall to both timeouts."""
+    return lambda at: WAITING_CALL_WORST_SECONDS if at >= seconds else 0.0
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+@pytest.mark.parametrize("stall_from", [21.0, 24.0, 24.9])
+def test_stalled_calls_near_the_deadline_never_make_the_answer_late(stall_from, include_tasks):
+    remaining = 25 + MARGIN  # API Gateway's limit is what bounds the wait
+    harness = Harness(_never_ending())
+    harness.signals.stall = harness.sfn.history_stall = harness.sfn.describe_stall = _stall_from(stall_from)
+
+    answer = harness.execute(
+        workflow="slow_steps", wait_for_seconds=25, remaining=remaining, include_tasks=include_tasks
+    )
 
     assert answer.http_status == 206
-    assert answer.aws_calls["GetExecutionHistory"] < 40
-    assert answer.aws_calls["GetExecutionHistory"] == len(harness.sfn.read_times)
+    assert answer.waited_seconds + ANSWER_SECONDS <= remaining
 
 
-def test_worst_case_jitter_still_settles_at_two_reads_per_second():
-    harness = Harness(_never_ending(), schedule=lambda: PollSchedule(jitter=lambda: 0.0))
+def test_a_read_that_would_not_fit_before_the_limit_is_skipped():
+    remaining = 25 + MARGIN
+    harness = Harness(_never_ending())
+    harness.signals.stall = _stall_from(24.0)  # the last item read ends at ~27 s
 
-    harness.execute(workflow="slow_steps", wait_for_seconds=20)
-
-    settled = [at for at in harness.sfn.read_times if at >= 2.0][:-1]  # the last look is cut to the deadline
-    for at in settled:
-        assert sum(1 for other in settled if at <= other < at + 1.0) <= 2
-
-
-# Learning of the end from run_status's item (EventBridge) ---------------------------------------------
-
-
-def test_with_run_signals_a_long_run_reads_history_early_and_then_only_for_its_end_and_fallbacks():
-    events = _slow_steps(20)
-    # The harness's seeded jitter: with random jitter this polling path made 32-39 calls in 2,000
-    # runs, and 40 (the bound below) once in a full suite run.
-    harness = Harness(events, signals=True)
-    ended = _at(events, "ExecutionSucceeded")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 20}
-    # After the first 2 s: one history read per 5 s of fallback, and the one the item's news asked for.
-    assert harness.reads_from(2.0) <= ended // 5 + 1
-    assert answer.aws_calls["GetItem"] == len(harness.signals.read_times) > 0
-    assert sum(answer.aws_calls.values()) < 40
-    # The answer comes within a pause of the item being readable (its delivery delay included).
-    assert answer.waited_seconds - (ended + harness.signals.delivery) <= CAP + READ_LATENCY * 2
-
-
-def test_a_lost_end_event_is_caught_by_a_fallback_history_read():
-    events = _slow_steps(4)
-    harness = Harness(events, signals=True)
-    harness.signals.lost = True
-    ended = _at(events, "ExecutionSucceeded")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.waited_seconds - ended <= 5.0 + CAP + READ_LATENCY * 2
-
-
-def test_without_news_in_the_item_the_history_is_read_every_five_seconds_after_the_first_two():
-    harness = Harness(_never_ending(), signals=True, schedule=lambda: PollSchedule(jitter=lambda: 0.0))
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=remaining)
 
     assert answer.http_status == 206
-    later = [at for at in harness.sfn.read_times if at >= 2.0]
-    gaps = [b - a for a, b in itertools.pairwise(later)]
-    assert all(gap >= 5.0 - CAP for gap in gaps[:-1]), gaps  # the last look is the deadline's
-    assert len(harness.signals.read_times) > len(later)
+    assert harness.reads_from(24.0) == 0  # a history read from ~27 s could end past 28.5 s: none
+    assert answer.waited_seconds + ANSWER_SECONDS <= remaining
 
 
-def test_waiting_for_a_task_reads_the_history_not_the_item():
-    harness = Harness(_slow_steps(3), signals=True)
+@pytest.mark.parametrize("stall_from", [21.0, 24.0, 24.5])
+def test_stalled_task_reads_near_the_deadline_never_make_the_answer_late(stall_from):
+    remaining = 25 + MARGIN
+    harness = Harness(_never_ending())
+    harness.signals.stall = harness.sfn.history_stall = _stall_from(stall_from)
 
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
+    answer = harness.execute(
+        workflow="slow_steps", wait_for_seconds=25, remaining=remaining, wait_until_task_ref=("final_step",)
+    )
 
-    assert answer.http_status == 200
-    assert harness.signals.read_times == []  # EventBridge says nothing of tasks
+    assert answer.http_status == 206
+    assert answer.waited_seconds + ANSWER_SECONDS <= remaining
+
+
+def test_a_stalled_and_refused_task_read_at_the_deadline_never_makes_the_answer_late():
+    remaining = 25 + MARGIN
+    harness = Harness(_never_ending())
+    harness.signals.stall = harness.sfn.history_stall = _stall_from(24.0)
+    harness.sfn.history_failure = lambda at: AwsUnavailable("read timeout") if at >= 24.0 else None
+
+    answer = harness.execute(
+        workflow="slow_steps", wait_for_seconds=25, remaining=remaining, wait_until_task_ref=("final_step",)
+    )
+
+    assert answer.http_status == 206
+    assert answer.waited_seconds + ANSWER_SECONDS <= remaining
+
+
+# DynamoDB refusing the item's reads ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
 def test_a_dynamodb_failure_on_the_item_never_fails_the_wait(error):
     events = _slow_steps(4)
-    harness = Harness(events, signals=True)
-    harness.signals.failure = error
+    harness = Harness(events)
+    harness.signals.failure = lambda at: error
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
 
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 4}
+    # The end came from the DescribeExecution check, a backed-off poll after end_check_seconds.
+    assert answer.aws_calls["DescribeExecution"] == 1
+    assert answer.waited_seconds <= END_CHECK + PollSchedule().throttled_cap + 1.0
 
 
-# Throttling and eventual consistency ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize("error", [AwsThrottled("slow down"), AwsUnavailable("outage")], ids=type)
-def test_throttling_never_fails_the_request(error):
-    events = _hello()
-    harness = Harness(events)
-    harness.sfn.failure = lambda at: error if at < 6.0 else None
-
-    answer = harness.execute(wait_for_seconds=20)
-
-    assert answer.http_status == 200
-    assert answer.run.status == "COMPLETED"
-
-
-def test_throttling_lengthens_the_pauses():
+def test_a_refused_item_read_lengthens_the_pauses():
     calm = Harness(_never_ending())
     calm.execute(workflow="slow_steps", wait_for_seconds=20)
-    throttled = Harness(_never_ending())
-    throttled.sfn.failure = lambda at: AwsThrottled("slow down")
+    refused = Harness(_never_ending())
+    refused.signals.failure = lambda at: AwsThrottled("slow down")
 
-    answer = throttled.execute(workflow="slow_steps", wait_for_seconds=20)
+    answer = refused.execute(workflow="slow_steps", wait_for_seconds=20)
 
-    assert answer.http_status == 206
-    assert answer.run.signal_timeout is True
-    assert len(throttled.sfn.read_times) < len(calm.sfn.read_times) / 2
-    assert max(throttled.clock.sleeps) > CAP
+    assert (answer.http_status, answer.run.signal_timeout) == (206, True)
+    assert len(refused.signals.read_times) < len(calm.signals.read_times) / 4
+    assert END_CAP < max(refused.clock.sleeps) <= PollSchedule().throttled_cap
 
 
-def test_throttling_that_stops_lets_the_answer_come_promptly_again():
-    events = _slow_steps(8)
+def test_item_reads_refused_for_a_while_then_answered_come_promptly_again():
+    events = _slow_steps(6)
     harness = Harness(events)
-    harness.sfn.failure = lambda at: AwsThrottled("slow down") if at < 3.0 else None
-    ended = _at(events, "ExecutionSucceeded")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
-
-    assert answer.http_status == 200
-    assert answer.waited_seconds - ended <= CAP + READ_LATENCY
-
-
-def test_once_throttling_stops_the_next_pause_is_back_within_the_cap():
-    """A run that ends just after the first un-throttled look is answered within one normal pause."""
-    throttled_until = 10.0
-    probe = Harness(_never_ending())
-    probe.sfn.failure = lambda at: AwsThrottled("slow down") if at < throttled_until else None
-    probe.execute(workflow="slow_steps", wait_for_seconds=25)
-    first_good_look = min(at for at in probe.sfn.read_times if at >= throttled_until)
-    history = HistoryBuilder(step_ms=60).started({}).task("start_step", {}, {})
-    history.now_ms = int(first_good_look * 1000) + 10
-    events = history.succeeded({"finished": True}).events
-    ended = _at(events, "ExecutionSucceeded")
-    harness = Harness(events)
-    harness.sfn.failure = probe.sfn.failure
+    harness.signals.failure = lambda at: AwsThrottled("slow down") if at < 3.0 else None
+    recorded = _at(events, "ExecutionSucceeded") + DELIVERY
 
     answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
 
-    assert answer.http_status == 200
-    assert answer.waited_seconds - ended <= CAP + READ_LATENCY
-
-
-def test_run_not_found_right_after_the_start_is_tolerated():
-    events = _hello()
-    harness = Harness(events)
-    harness.sfn.failure = lambda at: RunNotFound("not visible yet") if at < 0.5 else None
-
-    answer = harness.execute(wait_for_seconds=10)
-
-    assert answer.http_status == 200
-    assert answer.run.status == "COMPLETED"
-    assert min(harness.sfn.read_times) < 0.5  # it really was not found at first
-
-
-def test_history_never_visible_answers_206_with_what_the_start_said():
-    harness = Harness(_hello())
-    harness.sfn.failure = lambda at: RunNotFound("not visible yet")
-
-    answer = harness.execute(wait_for_seconds=3, workflow_input={"name": "Cy"})
-
-    body = answer.run.to_body()
-    assert answer.http_status == 206
-    assert body["signalTimeout"] is True
-    assert body["input"] == {"name": "Cy"}
-    assert body["createTime"] == T0_MS
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.waited_seconds - recorded <= END_CAP + ITEM_LATENCY + READ_LATENCY
 
 
 # Starting ---------------------------------------------------------------------------------------
@@ -796,384 +1253,3 @@ def test_get_of_an_unknown_run_is_run_not_found():
         harness.service.get(started.run.workflow_id, "req-get")
     with pytest.raises(RunNotFound):
         harness.service.get("not-an-id", "req-get")
-
-
-def test_with_no_first_seconds_of_history_a_short_run_is_read_once_at_its_end():
-    events = _slow_steps(1)
-    harness = Harness(events, signals=True, history_first=0.0)  # HISTORY_FIRST_SECONDS=0: spare the quota
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert len(harness.sfn.read_times) == 1
-
-
-def test_a_throttled_history_read_after_the_items_news_is_retried_not_left_to_the_fallback():
-    events = _slow_steps(4)
-    harness = Harness(events, signals=True)
-    ended = _at(events, "ExecutionSucceeded")
-    news_at = ended + harness.signals.delivery
-    # The first history read after the item reports the end is throttled.
-    harness.sfn.failure = lambda at: AwsThrottled("slow down") if news_at <= at < news_at + 0.5 else None
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert any(news_at <= at < news_at + 0.5 for at in harness.sfn.read_times)  # the throttled read happened
-    assert answer.waited_seconds - news_at < 4.0  # a backed-off retry, not the 5 s fallback
-
-
-# Blocking on the wake-up queue (run_status sends the run's end there) ---------------------------
-
-
-def test_woken_a_long_run_is_answered_at_its_wakeup_with_few_calls():
-    events = _slow_steps(20)
-    harness = Harness(events, wakeups=True)
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.run.to_body()["output"] == {"finished": True, "delaySeconds": 20}
-    # The answer is one history read after the wake-up, not a poll's pause later.
-    assert answer.waited_seconds - arrives <= READ_LATENCY * 2
-    # Reads: right after the start, each second of the first two, every 5 s, and the end's.
-    assert answer.aws_calls["GetExecutionHistory"] <= 8, answer.aws_calls
-    assert answer.aws_calls["GetItem"] == 0  # nothing is polled
-    assert answer.aws_calls["UpdateItem"] == len(harness.signals.registrations) == 1
-    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
-
-
-def test_a_run_over_at_once_is_answered_by_the_first_read_without_blocking():
-    harness = Harness(_hello(step_ms=5), wakeups=True)
-
-    answer = harness.execute(wait_for_seconds=10)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert harness.wakeups.queue.waits == []
-    assert answer.waited_seconds < 0.1
-
-
-def test_a_run_whose_end_is_recorded_before_the_registration_is_read_at_once():
-    harness = Harness(_hello(step_ms=1), wakeups=True)
-    harness.signals.delivery = -0.01  # run_status recorded the end before this call registered
-
-    answer = harness.execute(wait_for_seconds=10)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert harness.sfn.read_times == [pytest.approx(READ_LATENCY)]  # read at once: no first pause
-    assert sum(harness.clock.sleeps) == 0
-
-
-def test_a_lost_wakeup_is_caught_by_a_fallback_history_read():
-    events = _slow_steps(4)
-    harness = Harness(events, wakeups=True)
-    harness.wakeups.queue.lost = True
-    ended = _at(events, "ExecutionSucceeded")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.waited_seconds - ended <= 5.0 + READ_LATENCY * 4
-
-
-def test_without_a_wakeup_the_history_is_read_each_second_then_every_five_and_at_the_deadline():
-    harness = Harness(_never_ending(), wakeups=True)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=20)
-
-    assert (answer.http_status, answer.run.to_body()["signalTimeout"]) == (206, True)
-    reads = harness.sfn.read_times
-    gaps = [round(b - a) for a, b in itertools.pairwise(reads)]
-    assert gaps[:2] == [1, 1] and set(gaps[2:-1]) == {5}, (gaps, reads)
-    assert reads[-1] == pytest.approx(20.0, abs=READ_LATENCY * 2)  # the last look, at the deadline
-    assert answer.waited_seconds <= 20.0 + READ_LATENCY * 2  # whole-second receives never overshoot
-    assert all(seconds <= 5 for _, seconds in harness.wakeups.queue.waits)
-
-
-def test_a_deadline_between_whole_seconds_is_kept():
-    harness = Harness(_never_ending(), wakeups=True, max_wait=25, margin=0.0)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=3.4)
-
-    assert answer.http_status == 206
-    assert 3.4 <= answer.waited_seconds <= 3.4 + READ_LATENCY * 2
-
-
-def test_waiting_for_a_task_polls_the_history_and_leases_no_queue():
-    harness = Harness(_slow_steps(3), wakeups=True)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, wait_until_task_ref=("final_step",))
-
-    assert answer.http_status == 200
-    assert harness.wakeups.leases == 0  # EventBridge says nothing of tasks
-
-
-@pytest.mark.parametrize("where", ["lease", "register", "register, item full", "receive"])
-def test_when_the_queue_fails_the_call_polls_and_is_still_answered(where):
-    events = _slow_steps(6)
-    harness = Harness(events, wakeups=True)
-    failure = {"receive": WakeupQueueGone("gone"), "register, item full": WaitersFull("32 already")}.get(
-        where, AwsUnavailable("outage")
-    )
-    if where == "lease":
-        harness.wakeups.failure = failure
-    elif where.startswith("register"):
-        harness.signals.register = lambda *_: (_ for _ in ()).throw(failure)
-    else:
-        harness.wakeups.queue.failure = failure
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["GetItem"] > 0  # polled run_status's item instead
-    assert answer.waited_seconds - arrives <= CAP + READ_LATENCY * 2
-
-
-def test_a_throttled_read_after_a_wakeup_is_retried_after_a_backoff():
-    events = _slow_steps(4)
-    harness = Harness(events, wakeups=True)
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-    harness.sfn.failure = lambda at: AwsThrottled("slow down") if arrives <= at < arrives + 0.2 else None
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert any(arrives <= at < arrives + 0.2 for at in harness.sfn.read_times)  # the throttled read happened
-    assert answer.waited_seconds - arrives < 2.0  # a backed-off retry, not the 5 s fallback
-
-
-class AlwaysQueuedBudget:
-    """A read budget that is always just spent: every read waits 10 ms for it."""
-
-    def reserve(self) -> float:
-        return 0.01
-
-
-def test_a_wakeup_about_an_earlier_end_sends_the_call_back_to_its_queue():
-    events = _slow_steps(6)
-    # The item holds the end of the run's first attempt (it was redriven); every read also waits
-    # for the read budget, which must not be taken for AWS refusing the read.
-    harness = Harness(events, wakeups=True, read_budget=AlwaysQueuedBudget())
-    harness.signals.register = lambda *_: RunEnded("FAILED", T0_MS)
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    # Read at once (the earlier end), each second of the first two, every 5 s, and when woken:
-    # blocking on the queue again, not reading the history until something changes.
-    assert len(harness.sfn.read_times) <= 6, harness.sfn.read_times
-    assert answer.waited_seconds - arrives <= 0.01 + READ_LATENCY * 2
-
-
-# --- leaving the run's item when answering before its end -----------------------------------
-
-
-def test_a_call_answered_before_the_runs_end_takes_its_queue_off_the_item():
-    harness = Harness(_slow_steps(30), wakeups=True)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
-
-    assert (answer.http_status, answer.run.status) == (206, "RUNNING")
-    assert [url for _, url in harness.signals.leaves] == [harness.wakeups.queue.url]
-    assert harness.signals.leaves[0][0] >= 5  # after the last look, not before it
-    assert answer.aws_calls["UpdateItem"] == 2  # registered, then left
-
-
-def test_a_call_answered_at_the_runs_end_leaves_nothing_to_take_off():
-    harness = Harness(_slow_steps(3), wakeups=True)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert answer.http_status == 200
-    assert harness.signals.leaves == []  # run_status's end took the queue off
-    assert answer.aws_calls["UpdateItem"] == 1
-
-
-@pytest.mark.parametrize(("time_left", "leaves"), [(25 + 3.5, 1), (25 + 3.2, 0)])
-def test_leaving_only_when_the_time_left_holds_the_write_at_its_slowest(time_left, leaves):
-    """Waiting up to API Gateway's limit (25 s of 28.x left): after the last look at 25.02 s, a
-    206 must not be late for a bookkeeping write of up to 3 s (one try to its timeouts) + the
-    answer's 0.25 s."""
-    harness = Harness(_slow_steps(30), wakeups=True)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=time_left)
-
-    assert answer.http_status == 206
-    assert len(harness.signals.leaves) == leaves
-
-
-def test_no_leaving_after_a_slow_last_look_near_the_limit():
-    harness = Harness(_slow_steps(30), wakeups=True)
-    read = harness.sfn.read_new_events
-
-    def slow_at_the_end(cursor, calls, **kwargs):
-        if harness.clock.now - harness.sfn.started_at >= 25:
-            harness.clock.now += 0.5  # the last look takes half a second
-        return read(cursor, calls, **kwargs)
-
-    harness.sfn.read_new_events = slow_at_the_end
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25, remaining=25 + 3.5)
-
-    assert answer.http_status == 206
-    assert harness.signals.leaves == []  # 25.5 + 3.25 is past the 28.5 s limit
-
-
-def test_a_call_whose_queue_fails_leaves_the_item_then_polls():
-    events = _slow_steps(6)
-    harness = Harness(events, wakeups=True)
-    harness.wakeups.queue.failure = WakeupQueueGone("gone")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert [url for _, url in harness.signals.leaves] == [harness.wakeups.queue.url]
-    assert answer.aws_calls["GetItem"] > 0  # polled the item after leaving it
-
-
-def test_a_call_that_registered_nothing_leaves_nothing():
-    harness = Harness(_slow_steps(30), wakeups=True)
-    harness.signals.register = lambda *_: RunEnded("FAILED", T0_MS)  # a redriven run's first end
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
-
-    assert answer.http_status == 206
-    assert harness.signals.leaves == []
-
-
-def test_a_failed_leave_still_answers_206():
-    harness = Harness(_slow_steps(30), wakeups=True)
-    harness.service._wait_awake = _failing_after(harness)  # the item fails once the wait is over
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
-
-    assert answer.http_status == 206
-    assert len(harness.signals.leaves) == 1
-
-
-def _failing_after(harness):
-    wait_awake = harness.service._wait_awake
-
-    def wrapped(*args, **kwargs):
-        result = wait_awake(*args, **kwargs)
-        harness.signals.failure = AwsUnavailable("outage")
-        return result
-
-    return wrapped
-
-
-# --- a run without a key, named for its caller's queue ------------------------------------------
-
-QUEUE_ID = "0123456789abcdef" * 2
-
-
-def test_a_run_without_a_key_is_named_for_its_queue_and_its_call_registers_nothing():
-    events = _slow_steps(20)
-    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    ((_, name, _),) = harness.sfn.starts
-    assert re.fullmatch(rf"[0-9a-f]{{32}}-q{QUEUE_ID}", name), name
-    assert answer.run.workflow_id == f"slow_steps.1.{name}"
-    # run_status finds the queue in the run's name: no write to the run's item, and none read.
-    assert harness.signals.registrations == [] and harness.signals.read_times == []
-    assert answer.aws_calls["UpdateItem"] == answer.aws_calls["GetItem"] == 0, answer.aws_calls
-    assert answer.waited_seconds - arrives <= READ_LATENCY * 2  # woken, then one history read
-    assert sum(answer.aws_calls.values()) < 20, answer.aws_calls
-
-
-def test_a_call_answered_206_on_a_run_named_for_its_queue_leaves_nothing():
-    harness = Harness(_slow_steps(30), wakeups=True, queue_id=QUEUE_ID)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=5)
-
-    assert (answer.http_status, answer.run.status) == (206, "RUNNING")
-    assert harness.signals.leaves == [] and answer.aws_calls["UpdateItem"] == 0
-
-
-def test_a_run_named_for_a_queue_that_fails_reads_its_history_on_the_woken_schedule():
-    """Its item is never written, so it is not polled; nor is the history at every look: in an
-    SQS outage every warm container's calls land here, and looks at 1 a second would spend the
-    account's 20 history reads a second. A failed receive is a wake-up that did not come."""
-    events = _slow_steps(20)
-    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
-    harness.wakeups.queue.failure = AwsUnavailable("SQS outage")
-    ended = _at(events, "ExecutionSucceeded")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["GetItem"] == 0 and harness.signals.registrations == harness.signals.leaves == []
-    # Right after the start, each second of the first two, then every 5 s: the end within 5 s.
-    assert answer.aws_calls["GetExecutionHistory"] <= 8, harness.sfn.read_times
-    assert answer.waited_seconds - ended <= 5.0 + READ_LATENCY * 2
-    # Each wait still tries the queue once: one receive per read's pause, never more.
-    assert answer.aws_calls["ReceiveMessage"] <= answer.aws_calls["GetExecutionHistory"], answer.aws_calls
-
-
-def test_a_run_named_for_a_queue_that_fails_once_is_woken_when_it_answers_again():
-    events = _slow_steps(20)
-    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
-    queue = harness.wakeups.queue
-    wait = queue.wait
-
-    def failing_first(*args, **kwargs):
-        queue.failure = AwsUnavailable("SQS outage") if not queue.waits else None
-        return wait(*args, **kwargs)
-
-    queue.wait = failing_first
-    arrives = _at(events, "ExecutionSucceeded") + harness.signals.delivery
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.waited_seconds - arrives <= READ_LATENCY * 2  # woken, not a fallback read
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"wait_for_seconds": 1},
-        {"wait_for_seconds": 0},
-        {"wait_for_seconds": 25, "wait_until_task_ref": ("final_step",)},
-    ],
-    ids=["one second", "no wait", "task reference"],
-)
-def test_a_call_that_will_not_wait_on_a_queue_leases_none_and_names_its_run_plainly(options):
-    harness = Harness(_slow_steps(3), wakeups=True, queue_id=QUEUE_ID)
-
-    harness.execute(workflow="slow_steps", **options)
-
-    ((_, name, _),) = harness.sfn.starts
-    assert re.fullmatch(r"[0-9a-f]{32}", name), name
-    assert harness.wakeups.leases == 0
-
-
-def test_without_a_queue_the_run_is_named_plainly_and_its_item_polled():
-    events = _slow_steps(6)
-    harness = Harness(events, wakeups=True, queue_id=QUEUE_ID)
-    harness.wakeups.failure = AwsUnavailable("SQS outage")
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    ((_, name, _),) = harness.sfn.starts
-    assert re.fullmatch(r"[0-9a-f]{32}", name), name  # run_status records its end on the item
-    assert answer.aws_calls["GetItem"] > 0
-
-
-def test_a_read_within_the_budget_does_not_sleep_first():
-    """time.sleep(0) gives the interpreter up to any thread that can run: in local mode, the one
-    that had just sent the wake-up, and the answer's read waited for it."""
-    harness = Harness(_slow_steps(3), wakeups=True, queue_id=QUEUE_ID)
-
-    answer = harness.execute(workflow="slow_steps", wait_for_seconds=25)
-
-    assert answer.http_status == 200
-    assert len(harness.sfn.read_times) >= 2 and 0 not in harness.clock.sleeps, harness.clock.sleeps

@@ -183,18 +183,6 @@ def test_default_schedule_settles_at_no_more_than_two_looks_per_second(jitters):
     assert all(p >= 0.5 for p in pauses[8:])
 
 
-def test_call_budget_queues_reads_over_its_rate() -> None:
-    from workflow_api.waiting import CallBudget
-
-    now = [0.0]
-    budget = CallBudget(rate=2.0, burst=2.0, clock=lambda: now[0])
-    assert [budget.reserve(), budget.reserve()] == [0.0, 0.0]  # the burst
-    assert budget.reserve() == 0.5  # the third read waits for half a token at 2/s
-    assert budget.reserve() == 1.0
-    now[0] = 10.0  # a quiet spell refills the bucket, never past the burst
-    assert [budget.reserve(), budget.reserve(), budget.reserve()] == [0.0, 0.0, 0.5]
-
-
 NOW = 1_800_000_000.0
 
 

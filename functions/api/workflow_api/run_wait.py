@@ -144,15 +144,13 @@ class RunWaiter:
         if cursor is None or not (wait.include_tasks or run.input is None or not end.output_known):
             return run
         read = self._history(wait, cursor, calls)
-        if read is None:
-            if not end.output_known:  # the event had no room for it: DescribeExecution has it
-                asked = self._asked(wait, calls) if self._time_for_a_call(wait) else None
-                run = (asked or end).snapshot(known)
-            return run
-        if read.status.is_terminal:
+        if read is not None and read.status.is_terminal:
             return read  # the history is whole: the same end, with every task
-        # The history does not show the end yet (its reads lag the event): the end, with its tasks.
-        return end.snapshot(read)
+        if not end.output_known:  # the event had no room for it, and the history did not say it
+            end = (self._asked(wait, calls) if self._time_for_a_call(wait) else None) or end
+        # The history was refused, or does not show the end yet (its reads lag the event): the
+        # end, with the tasks read so far.
+        return end.snapshot(read or known)
 
     # --- a task --------------------------------------------------------------------------------
 
@@ -163,15 +161,17 @@ class RunWaiter:
         run, refused = wait.known, False
         while True:
             pause = schedule.next_pause(throttled=refused)
-            last_look = self._clock() + pause >= wait.deadline
-            self._sleep(max(0.0, wait.deadline - self._clock()) if last_look else pause)
+            now = self._clock()
+            last_look = now + pause >= wait.deadline
+            if now < wait.deadline:
+                self._sleep(wait.deadline - now if last_look else pause)
             read = self._history(wait, cursor, calls)
             refused = read is None
             run = read or run
             if wait_is_over(run, wait.task_refs):
                 return run, False
             if last_look:
-                if refused:  # the history could not say: the item can still tell of an end
+                if refused and self._time_for_a_call(wait):  # the item can still tell of an end
                     end, _ = self._signal(wait.execution_arn, calls)
                     if end is not None:
                         return end.snapshot(run), False

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # a synchronous caller cannot wait through legacy mode's five tries: a start makes up to three
 # such calls (claim the key, start, mark it started) inside API Gateway's 29 s.
 CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 2},
+    retries={"mode": "standard", "total_max_attempts": 2},
     connect_timeout=1,
     read_timeout=3,
     tcp_keepalive=True,
