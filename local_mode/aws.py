@@ -13,8 +13,6 @@ import json
 import logging
 import os
 import sys
-import threading
-import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,12 +25,10 @@ from typing import Any
 import boto3
 from moto import mock_aws
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.core.utils import unix_time_millis
 from moto.dynamodb.models import DynamoDBBackend
-from moto.sqs.models import Queue
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-from . import execution_history
+from . import execution_history, limits
 from . import template as cfn
 
 REGION = "us-east-1"
@@ -85,6 +81,8 @@ def _invoke_in_process(
     event = json.loads(body) if body else {}
     try:
         result = function.invoke(event)
+    except limits.LambdaThrottled as exc:  # Lambda's own refusal, not the handler's failure
+        raise limits.TooManyRequestsException(exc.reason) from exc
     except Exception as exc:  # noqa: BLE001 - any handler error is the task's failure
         response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps(
@@ -108,43 +106,6 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
     locked.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
     return locked
-
-
-def _sent_as_in_sqs(add_message: Callable[..., Any]) -> Callable[..., Any]:
-    """A message joins a queue as in SQS: what SQS would have deleted is gone, and a receive the
-    message wakes runs at once.
-
-    SQS deletes a message once it is older than its queue's MessageRetentionPeriod; moto keeps
-    it for ever, and walks every message it holds, three or four times, on each send and receive.
-    The wake-up queues never delete their messages (``wakeups.py``): each is kept 60 s and hidden
-    12 h once received. So in moto a container's queue grew by a message a call, and each of its
-    sends and receives slowed with it: with 170 messages held, a receive took 3.7 ms and a send
-    1.7 ms (1.3 and 0.9 ms with none). A send now first drops what SQS would never hand out again:
-    a message past its retention, or hidden until after it (only ChangeMessageVisibility could
-    show it again, and nothing here calls that): the same 170 wake-ups then cost 1.2 and 0.9 ms.
-    Only the queue's ApproximateNumberOfMessagesNotVisible differs from AWS's, where such messages
-    count until they expire.
-
-    A receive woken by the message is a thread of this process too, and it could not run until
-    the sending thread gave up the interpreter: after the rest of moto's send, botocore's reading
-    of its answer and whatever the sender did next (run_status returning, ~0.5 ms). In SQS the
-    receiver is on another host and answers while the sender goes on. So the sender yields the
-    interpreter once the message is in: the woken call's answer came ~0.45 ms sooner after the send.
-    """
-
-    @functools.wraps(add_message)
-    def add(self: Any, message: Any) -> None:
-        retention_ms = int(self.message_retention_period) * 1000
-        now = unix_time_millis()
-        with self._messages_lock:
-            for gone in [m for m in self._messages if max(now, m.visible_at) >= m.sent_timestamp + retention_ms]:
-                self._messages.remove(gone)
-                self._pending_messages.discard(gone)
-        add_message(self, message)
-        time.sleep(0)  # a woken receive runs now, not once the sender is done
-
-    add.__wrapped_by_local_mode__ = True  # type: ignore[attr-defined]
-    return add
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
@@ -192,6 +153,9 @@ def status_change_event(execution: Any) -> dict[str, Any]:
             "output": None if execution.output is None else json.dumps(execution.output),
             "inputDetails": {"included": True},
             "outputDetails": {"included": True},
+            # AWS's event carries them as DescribeExecution does: null unless the run failed.
+            "error": getattr(execution, "error", None),
+            "cause": getattr(execution, "cause", None),
         },
     }
 
@@ -199,16 +163,20 @@ def status_change_event(execution: Any) -> dict[str, Any]:
 def _deliver(function: Any, event: dict[str, Any]) -> None:
     try:
         function.invoke(event)
+    except limits.LambdaThrottled:
+        raise  # Lambda's asynchronous queue tries it again (limits.eventbridge)
     except Exception as exc:  # noqa: BLE001 - EventBridge would retry; waiters fall back to history
         print(f"EventBridge target {function.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 def _publish_status_change(execution: Any) -> None:
-    """As EventBridge: each matching rule's target is invoked asynchronously, off the run's thread."""
+    """As EventBridge: each matching rule's target is invoked asynchronously, off the run's thread,
+    after EventBridge's delay, or never if the event is lost (limits.eventbridge)."""
     event = status_change_event(execution)
-    for pattern, function in list(_RULES):
-        if matches(pattern, event):
-            threading.Thread(target=_deliver, args=(function, event), name="eventbridge", daemon=True).start()
+    targets = [
+        functools.partial(_deliver, function, event) for pattern, function in list(_RULES) if matches(pattern, event)
+    ]
+    limits.eventbridge.publish(targets)
 
 
 def _terminated_then_published(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -230,12 +198,11 @@ def _patch_moto() -> None:
     logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
     LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
     execution_history.install()
+    limits.install()  # after execution_history: its GetExecutionHistory answer is throttled too
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__wrapped_by_local_mode__", False):
             setattr(DynamoDBBackend, name, _serialized(method))
-    if not getattr(Queue.add_message, "__wrapped_by_local_mode__", False):
-        Queue.add_message = _sent_as_in_sqs(Queue.add_message)  # type: ignore[method-assign]
     ended = BaseExecutionWorkerCommunication.terminated
     if not getattr(ended, "__wrapped_by_local_mode__", False):
         BaseExecutionWorkerCommunication.terminated = _terminated_then_published(ended)  # type: ignore[method-assign]
@@ -291,6 +258,7 @@ class LocalAws:
         gc.unfreeze()  # what this stack built may now be collected, once the next start freezes anew
         for name in self.functions:
             _FUNCTIONS.pop(self.functions[name].name, None)
+            limits.lambdas.forget(self.functions[name].name)
         mine = set(map(id, self.functions.values()))
         _RULES[:] = [(pattern, function) for pattern, function in _RULES if id(function) not in mine]
         for key, value in self._saved_environ.items():
@@ -404,6 +372,8 @@ class LocalAws:
             )
             self.functions[lid] = function
             _FUNCTIONS[function.name] = function
+            reserved = props.get("ReservedConcurrentExecutions", defaults.get("ReservedConcurrentExecutions"))
+            limits.lambdas.reserve(function.name, resolver.resolve(reserved))
             for event in props.get("Events", {}).values():
                 if event["Type"] == "EventBridgeRule":
                     _RULES.append((resolver.resolve(event["Properties"]["Pattern"]), function))

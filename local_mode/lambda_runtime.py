@@ -21,6 +21,8 @@ from threading import Lock
 from types import ModuleType
 from typing import Any
 
+from . import limits
+
 Handler = Callable[[Any, Any], Any]
 _module_ids = itertools.count()
 _router_state = threading.local()
@@ -162,6 +164,12 @@ class LocalFunction:
         return handler
 
     def invoke(self, event: Any) -> Any:
+        """Runs the handler in an idle container, or a new one; holds one of Lambda's concurrent
+        executions meanwhile (LambdaThrottled when none is free, before any code runs)."""
+        with limits.lambdas.invocation(self.name):
+            return self._invoke(event)
+
+    def _invoke(self, event: Any) -> Any:
         with self._lock:
             container = self._idle.pop() if self._idle else None
         if container is None:

@@ -26,6 +26,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
+from . import limits
 from .aws import LocalAws
 from .gateway import Router, proxy_event
 
@@ -36,6 +37,12 @@ DOCS_PATH = "/api/docs"
 SWAGGER_JS = f"{DOCS_PATH}/swagger-ui-bundle.min.js"
 SWAGGER_CSS = f"{DOCS_PATH}/swagger-ui.min.css"
 SWAGGER_ASSETS = {SWAGGER_JS: "text/javascript; charset=utf-8", SWAGGER_CSS: "text/css; charset=utf-8"}
+
+
+# What API Gateway answers when Lambda refuses the invocation (a throttle): "If the Lambda API
+# rejects the invocation request, API Gateway returns a 500 error code ... {"message": "Internal
+# server error"}" (AWS Lambda Developer Guide, "Handling Lambda errors with an API Gateway API").
+LAMBDA_REFUSED = (500, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
 
 
 def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -128,6 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
         event = proxy_event(self.command, self.path, list(self.headers.items()), body, matched, self.client_address[0])
         try:
             result = self.server.aws.invoke_api(event)
+        except limits.LambdaThrottled as exc:
+            print(f"Lambda throttled the API function: {exc.reason}", file=sys.stderr, flush=True)
+            return LAMBDA_REFUSED
         except Exception as exc:  # noqa: BLE001 - as API Gateway: a crashed Lambda is a 502
             # The whole trace, as CloudWatch would hold it: the caller sees only the 502.
             print(f"Lambda failed: {''.join(traceback.format_exception(exc))}", file=sys.stderr, flush=True)
@@ -191,6 +201,7 @@ def serve(host: str, port: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     print(f"Local mode: the workflow API is listening on {server.url}/api (no Docker, no AWS account)")
+    print(f"  {limits.describe()} (docs/LOCAL_LIMITS.md)")
     for name, versions in aws.workflows.items():
         print(f"  workflow {name}: versions {', '.join(map(str, versions))}")
     print(
