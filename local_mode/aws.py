@@ -254,6 +254,7 @@ class LocalAws:
         return self
 
     def stop(self) -> None:
+        limits.eventbridge.drop_pending()
         self._mock.stop()
         gc.unfreeze()  # what this stack built may now be collected, once the next start freezes anew
         for name in self.functions:

@@ -322,6 +322,12 @@ class EventBridgeDelivery:
             self._lose_next = self._delivered = self._dropped = 0
             self._random = _losses(self.seed)
 
+    def drop_pending(self) -> None:
+        """Forget the deliveries not yet due: their stack is stopping, and its functions with it
+        (delivered later, a target would run in an environment that no longer has its settings)."""
+        with self._wake:
+            self._due.clear()
+
     def publish(self, targets: Sequence[Callable[[], None]]) -> None:
         """One event for ``targets`` (each invokes one rule's target with it); returns at once."""
         with self._wake:

@@ -217,6 +217,21 @@ LAMBDA_CASES = [
         query=(("includeTasks", "maybe"),),
         error_path="query.includeTasks",
     ),
+    BadInput(
+        "execute-include-tasks-banana",
+        EXECUTE,
+        400,
+        query=(("includeTasks", "banana"),),
+        error_path="query.includeTasks",
+    ),
+    BadInput(
+        "start-request-include-tasks-banana",
+        EXECUTE_V1,
+        400,
+        _json({"input": {}}),
+        query=(("includeTasks", "banana"),),
+        error_path="query.includeTasks",
+    ),
     # Versions: 0 is the latest; negative, huge, or not a number is a bad value.
     BadInput("version-path-negative", "/api/workflow/execute/hello_world/-1", 400, error_path="path.version"),
     BadInput(

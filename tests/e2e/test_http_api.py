@@ -259,3 +259,32 @@ def test_a_client_that_expects_100_continue_gets_it_before_it_sends_the_body(loc
         while b"\r\n\r\n" not in answer:
             answer += connection.recv(4096)
     assert answer.startswith(b"HTTP/1.1 206 "), answer[:80]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/workflow/execute/hello_world", {"name": "Ada"}),
+        ("/api/workflow/execute/hello_world/2", {"input": {"name": "Ada"}}),
+    ],
+    ids=["execute", "execute with version"],
+)
+def test_include_tasks_false_answers_without_tasks_and_a_bad_value_is_400(
+    local_server: Any, path: str, body: dict[str, Any]
+) -> None:
+    with_tasks = call(local_server.url, "POST", path, json_body=body)
+    without_tasks = call(local_server.url, "POST", path, json_body=body, query={"includeTasks": "false"})
+    refused = call(local_server.url, "POST", path, json_body=body, query={"includeTasks": "banana"})
+
+    assert (with_tasks.status, without_tasks.status) == (200, 200)
+    assert [t["referenceTaskName"] for t in with_tasks.body["tasks"]] == ["greet"]
+    assert "tasks" not in without_tasks.body
+    assert without_tasks.body["status"] == "COMPLETED"
+    assert without_tasks.body["output"] == {"greeting": "Hello, Ada!", "version": 2}
+    assert without_tasks.body["input"] == {"name": "Ada"}
+    assert without_tasks.body["workflowId"] != with_tasks.body["workflowId"]
+    error = assert_error(refused, 400)
+    assert error["retryable"] is False
+    assert error["instance"] == refused.headers["x-request-id"]
+    assert [(e["path"], e["invalidValue"]) for e in error["validationErrors"]] == [("query.includeTasks", "banana")]
+    assert set(error) == {"status", "message", "instance", "retryable", "validationErrors"}

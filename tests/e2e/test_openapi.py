@@ -47,10 +47,13 @@ def test_the_document_has_exactly_the_routes_of_the_template(document: dict[str,
 def test_the_call_parameters_are_documented_as_header_and_query(document: dict[str, Any]) -> None:
     for method, path in (EXECUTE, EXECUTE_VERSION):
         parameters = document["paths"][path][method]["parameters"]
-        for where in ("header", "query"):
-            names = {p["name"] for p in parameters if p["in"] == where}
-            assert names == set(WIRE_NAMES.values()), (path, where)
+        assert {p["name"] for p in parameters if p["in"] == "header"} == set(WIRE_NAMES.values()), path
+        # includeTasks is a query parameter only, as on Conductor's GET of a run.
+        assert {p["name"] for p in parameters if p["in"] == "query"} == {*WIRE_NAMES.values(), "includeTasks"}, path
         assert all(not p["required"] for p in parameters if p["in"] != "path")
+        (include_tasks,) = [p for p in parameters if p["name"] == "includeTasks"]
+        assert include_tasks["schema"]["type"] == "boolean" and include_tasks["schema"]["default"] is True
+        assert "tasks" in include_tasks["description"]
     get_parameters = {(p["name"], p["in"]) for p in document["paths"][GET_RUN[1]]["get"]["parameters"]}
     assert get_parameters == {
         ("workflowId", "path"),
@@ -116,6 +119,16 @@ def test_real_answers_match_the_document(local_server: Any, document: dict[str, 
         (EXECUTE, execute(local_server, "/api/workflow/execute/no_such_workflow", json_body={})),
         (EXECUTE, execute(local_server, json_body={"blob": "x" * 300_000})),
         (EXECUTE_VERSION, execute(local_server, "/api/workflow/execute/hello_world/1", json_body={"input": {}})),
+        (
+            EXECUTE_VERSION,
+            execute(
+                local_server,
+                "/api/workflow/execute/hello_world/1",
+                json_body={"input": {}},
+                query={"includeTasks": "false"},
+            ),
+        ),
+        (EXECUTE, execute(local_server, json_body={}, query={"includeTasks": "banana"})),
         (EXECUTE_VERSION, execute(local_server, "/api/workflow/execute/hello_world/two", json_body={})),
         (EXECUTE, execute(local_server, json_body={}, headers={"X-Idempotency-key": key, "X-on-conflict": "FAIL"})),
         (EXECUTE, execute(local_server, json_body={}, headers={"X-Idempotency-key": key, "X-on-conflict": "FAIL"})),
@@ -138,6 +151,8 @@ def test_real_answers_match_the_document(local_server: Any, document: dict[str, 
         404,
         413,
         200,
+        200,
+        400,
         400,
         200,
         409,

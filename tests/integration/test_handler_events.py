@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import EVENTS, load_event
@@ -32,7 +33,6 @@ def test_every_event_file_is_covered_here() -> None:
         "execute_bad_wait.json",
         "get_workflow.json",
         "run_status_change.json",  # RunStatusFunction's: tests/integration/test_run_signals.py
-        "sweep_queues.json",  # QueueSweeperFunction's: tests/integration/test_wakeups.py
     }
     assert {p.name for p in EVENTS.glob("*.json")} == covered
 
@@ -81,20 +81,50 @@ def test_time_up_answers_206_with_signal_timeout(local_aws: Any) -> None:
     assert body["output"] == {}
 
 
+def arrived_seconds_ago(seconds: float, wait: str, delay_seconds: int) -> dict[str, Any]:
+    """execute_slow_steps_timeout.json, as if API Gateway had received it ``seconds`` ago. (The
+    event files' own arrival times, hours ago, are ignored: the other tests here wait as asked.)"""
+    event = load_event("execute_slow_steps_timeout.json")
+    event["headers"]["waitForSeconds"], event["multiValueHeaders"]["waitForSeconds"] = wait, [wait]
+    event["body"] = json.dumps({"delaySeconds": delay_seconds})
+    event["requestContext"]["requestTimeEpoch"] = int((time.time() - seconds) * 1000)
+    return event
+
+
+def slow_steps_runs(local_aws: Any) -> set[str]:
+    machine = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+    listed = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
+    return {execution["name"] for execution in listed}
+
+
 def test_the_wait_leaves_time_to_answer_before_api_gateways_29_s(local_aws: Any) -> None:
     """API Gateway gives up 29 s after the request arrived, cold start and start included: a call
-    that arrived 24 s ago waits what is left, less the margin for its last read (3.5 s), and is
-    answered 206 in time rather than 504 by API Gateway. (The event files' own arrival times,
-    hours ago, are ignored: the other tests here wait as asked.)"""
-    event = load_event("execute_slow_steps_timeout.json")  # slow_steps of 5 s
-    event["headers"]["waitForSeconds"], event["multiValueHeaders"]["waitForSeconds"] = "10", ["10"]
-    event["requestContext"]["requestTimeEpoch"] = int((time.time() - 24) * 1000)
+    that arrived 18 s ago (11 s left) waits what is left, less the margin for its last read
+    (3.5 s), and is answered 206 in time rather than 504 by API Gateway."""
+    event = arrived_seconds_ago(18, wait="10", delay_seconds=9)
 
     began = time.monotonic()
     status, _, body = invoke(local_aws, event)
+    took = time.monotonic() - began
 
     assert (status, body["status"], body["signalTimeout"]) == (206, "RUNNING", True)
-    assert time.monotonic() - began < 4.5  # 29 - 24 - 3.5 = 1.5 s of waiting; the run takes 5 s
+    assert 6.5 < took < 9.5, took  # 29 - 18 - 3.5 = 7.5 s of waiting, not the 10 s asked
+
+
+def test_a_call_with_too_little_time_left_starts_nothing_and_is_503(local_aws: Any) -> None:
+    """A call that arrived 24 s ago has 5 s left: less than a start that stalls to its timeouts
+    may take (adapters/aws.py, CALL_WORST_SECONDS). It is answered at once with a 503 the caller
+    can retry, nothing started, rather than a start whose answer API Gateway drops (504)."""
+    before = slow_steps_runs(local_aws)
+    event = arrived_seconds_ago(24, wait="10", delay_seconds=5)
+
+    began = time.monotonic()
+    status, headers, body = invoke(local_aws, event)
+
+    assert time.monotonic() - began < 2.0
+    assert (status, body["status"], body["retryable"]) == (503, 503, True), body
+    assert int(headers["retry-after"]) >= 1
+    assert slow_steps_runs(local_aws) == before
 
 
 def test_failed_run_answers_200_with_reason(local_aws: Any) -> None:

@@ -22,7 +22,6 @@ from workflow_api.config import Settings
 from workflow_api.errors import IdempotencyConflict, ServiceUnavailable
 from workflow_api.parameters import RunOptions
 from workflow_api.service import StartCommand, WorkflowService
-from workflow_api.waiting import CallBudget
 from workflow_api.wiring import build_service
 
 STRATEGIES = ("RETURN_EXISTING", "FAIL", "FAIL_ON_RUNNING")
@@ -60,7 +59,6 @@ def make_service(local_aws: Any, wall: Clock) -> Iterator[Callable[..., Workflow
             answer_margin_seconds=0,
             lease_seconds=40,
             wall_clock=wall,
-            read_budget=CallBudget(20, 400),
         )
 
     yield make
@@ -236,31 +234,57 @@ def test_throttled_dynamodb_is_503_and_nothing_starts(
 
 
 def test_waiting_through_throttled_history_reads_never_fails(make_service: Callable[..., WorkflowService]) -> None:
+    """The wait learns of the end from the run's item; the one history read (for tasks) is
+    refused, and the answer keeps the end's status and output, without tasks."""
     throttled = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 4)
     answer = run(make_service(stepfunctions=StepFunctionsGateway(throttled)), command(f"t-{uuid.uuid4()}", "FAIL"))  # type: ignore[arg-type]
     assert answer.http_status == 200 and answer.run.status == "COMPLETED"
-    assert throttled.left == 0
+    assert answer.run.output == {"greeting": "Hello, World!", "version": 2}
+    assert len(throttled.calls) == answer.aws_calls["GetExecutionHistory"] >= 1
+    assert throttled.left == 4 - len(throttled.calls)  # every read of the wait was refused
 
 
-def test_a_replay_whose_history_read_is_refused_is_503_not_a_made_up_run(
+def test_a_replay_whose_history_read_is_refused_answers_the_run_not_a_made_up_one(
     make_service: Callable[..., WorkflowService],
 ) -> None:
-    """A replay's answer comes from the run's history (input, status, times). When AWS refuses
-    that read through botocore's retries too, the caller is told to retry, not told the ended
-    run is RUNNING with no input; the retry answers the run."""
+    """A replay that waits not at all knows nothing of the run it joins (not even its input).
+    When AWS refuses the history read, the caller is not told the ended run is RUNNING with no
+    input: DescribeExecution tells its end, input and output."""
     key = f"replay-refused-{uuid.uuid4()}"
     first = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
     assert first.run.status == "COMPLETED"
     refused = ThrottlingClient(boto3.client("stepfunctions"), "get_execution_history", 1)
     replaying = make_service(stepfunctions=StepFunctionsGateway(refused))  # type: ignore[arg-type]
 
-    with pytest.raises(ServiceUnavailable) as told:
-        run(replaying, command(key, "RETURN_EXISTING", wait=0, name="Ada"))
-    assert told.value.retryable
-
     again = run(replaying, command(key, "RETURN_EXISTING", wait=0, name="Ada"))
+
+    assert len(refused.calls) == 1 and refused.left == 0  # the history read was made, and refused
     assert again.replayed and again.http_status == 200
     assert (again.run.status, again.run.input) == ("COMPLETED", {"name": "Ada"})
+    assert again.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    assert again.run.workflow_id == first.run.workflow_id
+
+
+def test_a_replay_whose_step_functions_reads_are_all_refused_is_never_answered_running(
+    make_service: Callable[..., WorkflowService],
+) -> None:
+    """SPEC: throttling is backed off, never a wrong status. The run has ended and run_status has
+    recorded its end; a replay with waitForSeconds=0 whose history read and DescribeExecution are
+    both refused must answer that end (the item holds it) or 503, not 206 RUNNING."""
+    key = f"replay-all-refused-{uuid.uuid4()}"
+    first = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    assert first.run.status == "COMPLETED"
+    client = boto3.client("stepfunctions")
+    refused = ThrottlingClient(ThrottlingClient(client, "get_execution_history", 5), "describe_execution", 5)
+    replaying = make_service(stepfunctions=StepFunctionsGateway(refused))  # type: ignore[arg-type]
+
+    try:
+        again = run(replaying, command(key, "RETURN_EXISTING", wait=0, name="Ada"))
+    except ServiceUnavailable as told:
+        assert told.retryable  # "retry", not a made-up run
+        return
+    assert (again.http_status, again.run.status) == (200, "COMPLETED"), (again.run, again.aws_calls)
+    assert again.run.output == {"greeting": "Hello, Ada!", "version": 2}
 
 
 # --- concurrency: N callers with one new key at the same moment start one run -------------------------

@@ -34,7 +34,6 @@ def test_another_function_by_its_logical_id() -> None:
         "executionArn": event["detail"]["executionArn"],
         "status": "SUCCEEDED",
         "kept": True,
-        "woken": 0,  # nobody waits on that run here
     }
 
 

@@ -1,6 +1,6 @@
-"""Runs' ends reach waiters through EventBridge, DynamoDB and SQS: local mode delivers the
-template's "Execution Status Change" rule to run_status, which records the end on the run's item
-and sends it to the wake-up queue of each call registered there."""
+"""Runs' ends reach waiters through EventBridge and DynamoDB: local mode delivers the template's
+"Execution Status Change" rule to run_status, which records the event's end (status, dates,
+output, error, cause, input when it fits) on the run's item, ``status#<executionArn>``."""
 
 import json
 import time
@@ -12,11 +12,9 @@ import pytest
 
 from local_mode.aws import matches
 from tests.conftest import load_event
-from workflow_api.adapters.run_signals import RunEnded, RunSignals
+from workflow_api.adapters.run_signals import MAX_KEPT_TEXT_BYTES, RunSignals, end_of
 from workflow_api.config import Settings
-from workflow_api.parameters import RunOptions
-from workflow_api.service import StartCommand
-from workflow_api.wiring import build_service
+from workflow_api.history import RunEnd
 
 
 def signals() -> RunSignals:
@@ -33,7 +31,7 @@ def start(workflow: str, workflow_input: dict[str, Any]) -> str:
     return arn
 
 
-def recorded_end(execution_arn: str, timeout: float = 20.0) -> RunEnded:
+def recorded_end(execution_arn: str, timeout: float = 20.0) -> RunEnd:
     """The end run_status recorded, once it has (EventBridge delivers asynchronously)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -44,11 +42,29 @@ def recorded_end(execution_arn: str, timeout: float = 20.0) -> RunEnded:
     raise AssertionError(f"no end recorded for {execution_arn} within {timeout} s")
 
 
+def item(execution_arn: str) -> dict[str, Any] | None:
+    config = Settings.from_environment()
+    found: dict[str, Any] | None = (
+        boto3.client("dynamodb")
+        .get_item(TableName=config.idempotency_table_name, Key={"pk": {"S": f"status#{execution_arn}"}})
+        .get("Item")
+    )
+    return found
+
+
+def an_arn(label: str) -> str:
+    return f"arn:aws:states:us-east-1:123456789012:execution:{label}:{uuid.uuid4().hex}"
+
+
+def json_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
 @pytest.mark.parametrize(
     ("workflow", "workflow_input", "status"),
     [("hello_world", {"name": "Ada"}, "SUCCEEDED"), ("always_fails", {}, "FAILED")],
 )
-def test_a_runs_end_is_recorded_with_its_status_and_stop_date(
+def test_a_runs_end_is_recorded_as_describe_execution_reports_it(
     local_aws: Any, workflow: str, workflow_input: dict[str, Any], status: str
 ) -> None:
     arn = start(workflow, workflow_input)
@@ -58,109 +74,84 @@ def test_a_runs_end_is_recorded_with_its_status_and_stop_date(
     described = boto3.client("stepfunctions").describe_execution(executionArn=arn)
     assert ended.status == described["status"] == status
     assert ended.stop_date == int(described["stopDate"].timestamp() * 1000)
+    assert ended.start_date == int(described["startDate"].timestamp() * 1000)
+    assert json_or_none(ended.output) == json_or_none(described.get("output"))
+    assert (ended.error, ended.cause) == (described.get("error"), described.get("cause"))
+    assert json_or_none(ended.input) == workflow_input
+    if status == "SUCCEEDED":
+        assert json_or_none(ended.output) == {"greeting": "Hello, Ada!", "version": 1}
+        assert (ended.error, ended.cause) == (None, None)
+    else:
+        assert ended.output is None
+        assert ended.error and "WorkflowExploded" in f"{ended.error} {ended.cause}"
 
 
-def test_a_late_event_never_overwrites_a_later_end(local_aws: Any) -> None:
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:redriven:{uuid.uuid4().hex}"
+def test_a_late_or_repeated_event_never_overwrites_a_later_end(local_aws: Any) -> None:
+    arn = an_arn("redriven")
     store = signals()
+    failed = RunEnd("FAILED", 1_000, start_date=500, error="Boom", cause="the first end")
+    succeeded = RunEnd("SUCCEEDED", 2_000, start_date=500, output='{"done": true}', input='{"n": 1}')
 
-    assert store.record(arn, RunEnded("FAILED", 1_000)) == []  # kept; nobody waits
-    assert store.record(arn, RunEnded("SUCCEEDED", 2_000)) == []  # redriven, then ended again
-    assert store.record(arn, RunEnded("FAILED", 1_000)) is None  # the first end's event, delivered again
-
-    assert store.ended(arn) == RunEnded("SUCCEEDED", 2_000)
-
-
-def test_a_long_wait_is_woken_at_the_runs_end_and_reads_little_history(local_aws: Any) -> None:
-    """A run without a key is named for its caller's queue: run_status sends the end there, and
-    neither the call nor run_status touches the run's item."""
-    service = build_service(Settings.from_environment(), answer_margin_seconds=0)
-    options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
-
-    answer = service.execute(StartCommand("slow_steps", None, {"delaySeconds": 8}, options), lambda: 30.0)
-    answered = time.time()
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["ReceiveMessage"] > 0, answer.aws_calls
-    assert answer.aws_calls["GetItem"] == answer.aws_calls["UpdateItem"] == 0, answer.aws_calls
-    workflow, execution_name = service._catalog.parse_workflow_id(answer.run.workflow_id)
-    assert "-q" in execution_name and _item(workflow.execution_arn(execution_name)) is None
-    # History right after the start, each second of the first two, every 5 s, and for the end.
-    assert answer.aws_calls["GetExecutionHistory"] <= 6, answer.aws_calls
-    # Woken, not left to the history: the answer follows the end by the event's delivery and one
-    # history read (~20 ms in the bench), where the next fallback read would come ~4 s after this
-    # run's end. The bound leaves room for a busy CI machine.
-    assert answered - answer.run.update_time / 1000 < 1.0
+    assert store.record(arn, failed) is True
+    assert store.ended(arn) == failed
+    assert store.record(arn, succeeded) is True  # redriven, then ended again
+    assert store.record(arn, failed) is False  # the first end's event, delivered late
+    assert store.record(arn, RunEnd("ABORTED", 1_999, start_date=500)) is False  # any older end
+    assert store.ended(arn) == succeeded
+    assert store.record(arn, succeeded) is True  # EventBridge delivers at least once: written again
+    assert store.ended(arn) == succeeded
 
 
-def _item(execution_arn: str) -> dict[str, Any] | None:
-    config = Settings.from_environment()
-    item: dict[str, Any] | None = (
-        boto3.client("dynamodb")
-        .get_item(TableName=config.idempotency_table_name, Key={"pk": {"S": f"status#{execution_arn}"}})
-        .get("Item")
-    )
-    return item
+def test_an_output_not_included_in_the_event_is_not_kept(local_aws: Any) -> None:
+    """Step Functions leaves ``output`` (or ``input``) out of the event when it is too large
+    (``outputDetails.included`` false): the item keeps no output, so a waiter knows to read it
+    from Step Functions rather than answer ``{}``."""
+    arn = an_arn("large-output")
+    detail = {
+        "executionArn": arn,
+        "status": "SUCCEEDED",
+        "startDate": 1_000,
+        "stopDate": 2_000,
+        "input": "",
+        "inputDetails": {"included": False},
+        "output": "",
+        "outputDetails": {"included": False},
+    }
+
+    end = end_of(detail)
+    assert signals().record(arn, end) is True
+
+    ended = signals().ended(arn)
+    assert ended is not None and (ended.status, ended.stop_date, ended.start_date) == ("SUCCEEDED", 2_000, 1_000)
+    assert (ended.output, ended.input) == (None, None)
+    assert not ended.output_known
+    kept = item(arn)
+    assert kept is not None and "output" not in kept and "input" not in kept
 
 
-def test_leaving_takes_one_queue_off_and_never_makes_an_item(local_aws: Any) -> None:
-    arn = f"arn:aws:states:us-east-1:123456789012:execution:joined:{uuid.uuid4().hex}"
-    store = signals()
-    store.register(arn, "https://queue/a")
-    store.register(arn, "https://queue/b")
+def test_an_output_that_fits_is_kept_and_the_input_only_with_room_for_both(local_aws: Any) -> None:
+    """The output (up to Step Functions' 256 KiB) is always kept when the event has it; an input
+    that would take the item past DynamoDB's 400 KB is left out (the caller that started the run
+    knows it)."""
+    output = json.dumps({"blob": "o" * (250 * 1024)})
+    large_input = json.dumps({"blob": "i" * (MAX_KEPT_TEXT_BYTES - len(output) + 1)})
+    detail: dict[str, Any] = {
+        "status": "SUCCEEDED",
+        "startDate": 1_000,
+        "stopDate": 2_000,
+        "output": output,
+        "outputDetails": {"included": True},
+        "inputDetails": {"included": True},
+    }
+    both_too_large, arn = an_arn("both-too-large"), an_arn("both-fit")
 
-    store.leave(arn, "https://queue/a")
-    item = _item(arn)
-    assert item is not None and item["waiters"] == {"SS": ["https://queue/b"]}
+    assert signals().record(both_too_large, end_of({**detail, "input": large_input})) is True
+    assert signals().record(arn, end_of({**detail, "input": '{"small": 1}'})) is True
 
-    store.leave(arn, "https://queue/b")  # the last one: DynamoDB drops an empty set
-    store.leave(arn, "https://queue/b")  # nothing left to take off: refused, not an error
-    assert "waiters" not in (_item(arn) or {})
-    never_waited = f"{arn}-other"
-    store.leave(never_waited, "https://queue/a")
-    assert _item(never_waited) is None
-
-
-def test_a_206_leaves_the_runs_item_and_a_later_call_is_still_woken(local_aws: Any) -> None:
-    """As deployed (the default margin): the first call answers 206 and takes its queue off; a
-    second call on the same run, by idempotency key, registers again and is woken at the end."""
-    service = build_service(Settings.from_environment())
-    key = f"join-{uuid.uuid4().hex}"
-
-    def call(wait: int) -> Any:
-        options = RunOptions(wait_for_seconds=wait, idempotency_key=key, on_conflict="RETURN_EXISTING")
-        return service.execute(StartCommand("slow_steps", None, {"delaySeconds": 4}, options), lambda: 30.0)
-
-    first = call(2)
-
-    assert (first.http_status, first.aws_calls["UpdateItem"]) == (206, 2), first.aws_calls  # registered, left
-    workflow, execution_name = service._catalog.parse_workflow_id(first.run.workflow_id)
-    arn = workflow.execution_arn(execution_name)
-    item = _item(arn)
-    assert item is not None and "waiters" not in item  # registered once, nobody waits now
-
-    second = call(20)
-    answered = time.time()
-
-    assert (second.http_status, second.run.status) == (200, "COMPLETED")
-    assert second.aws_calls["ReceiveMessage"] > 0 and second.aws_calls["GetItem"] <= 1, second.aws_calls
-    assert answered - second.run.update_time / 1000 < 1.0  # woken, not left to a fallback read
-
-
-def test_a_long_wait_without_wakeups_reads_the_item_and_little_history(local_aws: Any) -> None:
-    service = build_service(Settings.from_environment(), answer_margin_seconds=0, wakeups=None)
-    options = RunOptions(wait_for_seconds=20, request_id=f"signals-{uuid.uuid4()}")
-
-    answer = service.execute(StartCommand("slow_steps", None, {"delaySeconds": 8}, options), lambda: 30.0)
-    answered = time.time()
-
-    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
-    assert answer.aws_calls["GetItem"] > 0
-    # History in the first 2 s (at most ~8 looks), then once for the end and at most one fallback.
-    assert answer.aws_calls["GetExecutionHistory"] <= 10, answer.aws_calls
-    # The item, not a fallback read (next due 5 s after the last), told the waiter: the answer came
-    # within about one look (1 s) of the end.
-    assert answered - answer.run.update_time / 1000 < 2.5
+    dropped = signals().ended(both_too_large)
+    assert dropped is not None and (dropped.output, dropped.input) == (output, None)
+    kept = signals().ended(arn)
+    assert kept is not None and (kept.output, kept.input) == (output, '{"small": 1}')
 
 
 def test_the_rule_pattern_matches_only_ends_of_the_stacks_machines(local_aws: Any) -> None:
@@ -187,25 +178,34 @@ def test_a_state_machine_added_to_local_mode_has_its_ends_recorded(local_aws: An
     machine = local_aws.add_state_machine(f"added-{uuid.uuid4().hex[:8]}", definition)
     sfn = boto3.client("stepfunctions")
 
-    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input='{"a": 1}')["executionArn"]
 
-    assert recorded_end(arn).status == "SUCCEEDED"
+    ended = recorded_end(arn)
+    assert (ended.status, json_or_none(ended.output)) == ("SUCCEEDED", {"a": 1})
 
 
 def test_the_event_file_for_sam_local_invoke_is_recorded_by_run_status(local_aws: Any) -> None:
     event = load_event("run_status_change.json")
     function = local_aws.functions["RunStatusFunction"]
+    detail = event["detail"]
+    arn = detail["executionArn"]
+    expected = RunEnd(
+        "SUCCEEDED",
+        detail["stopDate"],
+        start_date=detail["startDate"],
+        output=detail["output"],
+        input=detail["input"],
+    )
 
     answer = function.invoke(event)
 
-    arn = event["detail"]["executionArn"]
-    assert answer == {"executionArn": arn, "status": "SUCCEEDED", "kept": True, "woken": 0}
-    assert signals().ended(arn) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
+    assert answer == {"executionArn": arn, "status": "SUCCEEDED", "kept": True}
+    assert signals().ended(arn) == expected
     # EventBridge delivers at least once: a repeat changes nothing, an older end is not kept.
     assert function.invoke(event)["kept"] is True
-    older = {**event, "detail": {**event["detail"], "status": "FAILED", "stopDate": event["detail"]["stopDate"] - 1}}
+    older = {**event, "detail": {**detail, "status": "FAILED", "stopDate": detail["stopDate"] - 1}}
     assert function.invoke(older)["kept"] is False
-    assert signals().ended(arn) == RunEnded("SUCCEEDED", event["detail"]["stopDate"])
+    assert signals().ended(arn) == expected
     assert matches(next(p for p, f in _rules() if f is function), event)
 
 

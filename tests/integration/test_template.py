@@ -52,43 +52,10 @@ def referenced(value: Any) -> set[str]:
     return {lid for lid in found if lid in RESOURCES}
 
 
-STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/any-name/0f2c5b3e-8d41-4a7f-9c3b-5e6d7f8a9b0c"
-# Every queue a wake-up policy may touch, as CloudFormation resolves it for STACK_ID.
-WAKEUP_QUEUES = "arn:aws:sqs:eu-west-1:111111111111:wakeup-0f2c5b3e-8d41-4a7f-9c3b-5e6d7f8a9b0c-*"
-
-
-REFS = {"AWS::StackId": STACK_ID, "AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "111111111111"}
-
-
-def resolved(value: Any) -> Any:
-    return cfn.Resolver(TEMPLATE, REFS, {}).resolve(value)
-
-
 def statements(logical_id: str) -> dict[str, dict[str, Any]]:
     """A function's inline policy statements by Sid."""
     policies = FUNCTIONS[logical_id]["Properties"]["Policies"]
     return {statement["Sid"]: statement for policy in policies for statement in policy.get("Statement", [])}
-
-
-def test_the_wakeup_queue_prefix_is_what_the_policies_allow_and_fits_sqs_names() -> None:
-    for logical_id in ("ApiFunction", "QueueSweeperFunction"):
-        prefix = resolved(FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]["WAKEUP_QUEUE_PREFIX"])
-        assert f"arn:aws:sqs:eu-west-1:111111111111:{prefix}*" == WAKEUP_QUEUES, logical_id
-        # The adapter adds 32 hex digits; SQS names hold 80 characters.
-        assert re.fullmatch(r"[A-Za-z0-9_-]{1,48}", prefix), prefix
-
-
-def test_run_status_builds_the_url_of_a_queue_the_api_makes() -> None:
-    """A run named for a queue gives run_status the queue's id; the URL before it is set for both
-    functions, and is SQS's URL of a queue named with the API's prefix."""
-    api = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
-    prefix = resolved(api["WAKEUP_QUEUE_PREFIX"])
-    for logical_id in ("ApiFunction", "RunStatusFunction"):
-        variables = FUNCTIONS[logical_id]["Properties"]["Environment"]["Variables"]
-        url_prefix = cfn.Resolver(TEMPLATE, {**REFS, "AWS::URLSuffix": "amazonaws.com"}, {}).resolve(
-            variables["WAKEUP_QUEUE_URL_PREFIX"]
-        )
-        assert url_prefix == f"https://sqs.eu-west-1.amazonaws.com/111111111111/{prefix}", logical_id
 
 
 def test_every_asl_file_is_deployed_and_every_definition_exists() -> None:
@@ -135,10 +102,6 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
         assert set(policy) == {"Statement"}, f"an unexpected policy: {policy}"
         for statement in policy["Statement"]:
             assert statement["Effect"] == "Allow"
-            if statement["Sid"] == "WakeupQueues":
-                assert statement["Action"] == ["sqs:CreateQueue", "sqs:DeleteQueue", "sqs:ReceiveMessage"]
-                assert resolved(statement["Resource"]) == WAKEUP_QUEUES
-                continue
             assert all("*" not in action for action in statement["Action"])
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             for resource in resources:
@@ -156,7 +119,7 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
 
 def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
     for logical_id, function in FUNCTIONS.items():
-        if logical_id not in ("ApiFunction", "RunStatusFunction", "QueueSweeperFunction"):
+        if logical_id not in ("ApiFunction", "RunStatusFunction"):
             assert "Policies" not in function["Properties"], logical_id
     for logical_id, machine in STATE_MACHINES.items():
         properties = machine["Properties"]
@@ -165,31 +128,57 @@ def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_it
         assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
 
 
-def test_run_status_may_only_write_runs_items_and_wake_waiters_and_hears_only_ends_of_this_stacks_machines() -> None:
+def test_run_status_may_only_put_runs_items_and_hears_only_ends_of_this_stacks_machines() -> None:
     properties = FUNCTIONS["RunStatusFunction"]["Properties"]
+    assert all(set(policy) == {"Statement"} for policy in properties["Policies"]), "no SAM policy template"
     granted = statements("RunStatusFunction")
-    assert set(granted) == {"RecordRunEnds", "WakeWaitingCalls"}
+    assert set(granted) == {"RecordRunEnds"}
+    assert granted["RecordRunEnds"]["Effect"] == "Allow"
     assert granted["RecordRunEnds"]["Action"] == ["dynamodb:PutItem"]
     assert granted["RecordRunEnds"]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["status#*"]}}
     assert granted["RecordRunEnds"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
-    assert granted["WakeWaitingCalls"]["Action"] == ["sqs:SendMessage"]
-    assert resolved(granted["WakeWaitingCalls"]["Resource"]) == WAKEUP_QUEUES
+    # No Step Functions or SQS permission: the event carries the end, and nobody is woken.
+    actions = [action for statement in granted.values() for action in statement["Action"]]
+    assert not [action for action in actions if action.split(":")[0] in ("states", "sqs")], actions
+    assert set(properties["Environment"]["Variables"]) == {"IDEMPOTENCY_TABLE_NAME", "IDEMPOTENCY_RETENTION_DAYS"}
     (rule,) = properties["Events"].values()
     pattern = rule["Properties"]["Pattern"]
     assert set(pattern["detail"]["status"]) == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
     assert {ref["Ref"] for ref in pattern["detail"]["stateMachineArn"]} == set(STATE_MACHINES)
 
 
-def test_the_sweeper_may_delete_only_wakeup_queues_every_hour() -> None:
-    properties = FUNCTIONS["QueueSweeperFunction"]["Properties"]
-    granted = statements("QueueSweeperFunction")
-    assert set(granted) == {"FindWakeupQueues", "DeleteOldWakeupQueues"}
-    # ListQueues cannot be granted on a queue; it only lists, the deleting is scoped.
-    assert (granted["FindWakeupQueues"]["Action"], granted["FindWakeupQueues"]["Resource"]) == (["sqs:ListQueues"], "*")
-    assert granted["DeleteOldWakeupQueues"]["Action"] == ["sqs:GetQueueAttributes", "sqs:DeleteQueue"]
-    assert resolved(granted["DeleteOldWakeupQueues"]["Resource"]) == WAKEUP_QUEUES
-    (schedule,) = properties["Events"].values()
-    assert schedule == {"Type": "ScheduleV2", "Properties": {"ScheduleExpression": "rate(1 hour)"}}
+def test_nothing_of_the_wakeup_queues_is_left() -> None:
+    """No queue, no sweeper, no queue variable or permission: waiting calls poll the run's item."""
+    assert "QueueSweeperFunction" not in RESOURCES and "QueueSweeperLogs" not in RESOURCES
+    assert not [lid for lid, resource in RESOURCES.items() if resource["Type"].startswith("AWS::SQS::")]
+    for logical_id, function in FUNCTIONS.items():
+        variables = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert not [name for name in variables if "QUEUE" in name or "WAKEUP" in name], logical_id
+        for policy in function["Properties"].get("Policies", []):
+            for statement in policy.get("Statement", []):
+                assert not [a for a in statement["Action"] if a.startswith("sqs:")], (logical_id, statement)
+
+
+def test_the_api_functions_concurrency_is_reserved_only_when_the_parameter_asks() -> None:
+    parameter = TEMPLATE["Parameters"]["ApiReservedConcurrency"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 0, 0)
+    reserved = FUNCTIONS["ApiFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == {"Fn::If": ["ReserveApiConcurrency", {"Ref": "ApiReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    assert TEMPLATE["Conditions"]["ReserveApiConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ApiReservedConcurrency"}, 0]}]
+    }
+
+    def deployed(value: int) -> Any:
+        refs = {**cfn.parameter_defaults(TEMPLATE), "ApiReservedConcurrency": value, "AWS::NoValue": None}
+        return cfn.Resolver(TEMPLATE, refs, {}).resolve(reserved)
+
+    assert deployed(200) == 200
+    # 0 would stop the API altogether (Lambda throttles every call): the default reserves nothing.
+    assert deployed(0) is None
+    assert deployed(parameter["Default"]) is None
+    for logical_id, function in FUNCTIONS.items():
+        if logical_id != "ApiFunction":  # the workflows' task functions share what is not reserved
+            assert "ReservedConcurrentExecutions" not in function["Properties"], logical_id
 
 
 def test_the_api_function_knows_every_state_machine() -> None:

@@ -7,9 +7,10 @@ where run_status writes the end from EventBridge's event, and reads the history 
 with ``tasks``. Only a wait for a task (``waitUntilTaskRef``) needs the run's progress, which no
 event carries: that wait reads the history, paced to about one read a second.
 
-The answer never says RUNNING for a run that has ended: EventBridge delivers best effort, so the
-call asks Step Functions (DescribeExecution) every ``end_check_seconds`` of its wait and, if
-nothing told it of the end, once more before it answers 206.
+The answer never says RUNNING for a run that has ended: EventBridge delivers best effort, so a
+call waiting for the end asks Step Functions (DescribeExecution) every ``end_check_seconds`` of
+its wait, and any call that nothing told of the end asks once more before it answers 206 (a task
+wait whose last history read was refused reads the item, then DescribeExecution).
 """
 
 import contextlib
@@ -103,9 +104,14 @@ class RunWaiter:
         Functions every ``end_check_seconds`` in case the event never comes."""
         schedule = self._end_polls()
         check_at = self._clock() + (0.0 if wait.ask_first else self._end_check)
-        refused, look_now = False, wait.ask_first  # a run just started cannot have ended yet
-        while (now := self._clock()) < wait.deadline:
+        # A run just started cannot have ended yet; a joined one is looked at once, even with no
+        # time to wait (waitForSeconds 0), when a stall would still leave the answer its time.
+        refused, look_now = False, wait.ask_first and self._time_for_a_call(wait)
+        while True:
+            now = self._clock()
             if not look_now:
+                if now >= wait.deadline:
+                    return None
                 self._sleep(min(schedule.next_pause(throttled=refused), wait.deadline - now))
             look_now = False
             end, refused = self._signal(wait.execution_arn, calls)
@@ -117,7 +123,6 @@ class RunWaiter:
                 if end is not None:
                     return end
                 check_at = self._clock() + self._end_check
-        return None
 
     def _signal(self, execution_arn: str, calls: Counter[str]) -> tuple[RunEnd | None, bool]:
         """The end run_status recorded: (end or None, whether DynamoDB refused the read)."""
@@ -171,8 +176,9 @@ class RunWaiter:
             if wait_is_over(run, wait.task_refs):
                 return run, False
             if last_look:
-                if refused and self._time_for_a_call(wait):  # the item can still tell of an end
-                    end, _ = self._signal(wait.execution_arn, calls)
+                if refused:  # the history could not say: the item, or Step Functions, can
+                    end = self._signal(wait.execution_arn, calls)[0] if self._time_for_a_call(wait) else None
+                    end = end or (self._asked(wait, calls) if self._time_for_a_call(wait) else None)
                     if end is not None:
                         return end.snapshot(run), False
                 return run, True
