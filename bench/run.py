@@ -1,7 +1,9 @@
 """``make bench``: how promptly, how cheaply and how well under load the synchronous API answers.
 
 Local mode (template.yaml's stack on in-process moto) runs in this process and serves real HTTP
-on a free 127.0.0.1 port; nothing leaves the machine but ``pip`` sizing the Lambda package.
+on a free 127.0.0.1 port, with its AWS emulation as configured (``LOCAL_SFN_QUOTAS`` and the other
+settings of ``local_mode/limits.py``; AWS's figures by default); nothing leaves the machine but
+``pip`` sizing the Lambda package (from the machine's own package mirrors).
 Prints one table and writes it to bench/results/latest.json. bench/README.md says what each
 figure means.
 """
@@ -35,20 +37,21 @@ from typing import Any
 
 import boto3
 import load
+import sustained
 from botocore.handlers import BUILTIN_HANDLERS
 
 ROOT = Path(__file__).resolve().parent.parent
 API_CODE = ROOT / "functions" / "api"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-# 48 runs a row: where a run ends within the baseline's ~11 ms poll is chance (by design: see
-# lag_baseline), so single baseline lags spread evenly over ~1.5-13 ms, and the median of 24 of
-# them moved by ~1.2 ms (one standard deviation; the ratio by ~0.17) between runs of the same
-# code. Of 48: ~0.8 ms.
-LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 48, 0.01
+# 24 runs a row (48 before the sustained section came, to fit the bench in ~20 minutes): the
+# median of 24 baseline lags moves by ~1.2 ms between runs of the same code (single ones spread
+# over ~1.5-13 ms), which no longer decides a target: ours now includes EventBridge's delay.
+LAG_DELAYS, LAG_RUNS, BASELINE_POLL = (1, 3), 24, 0.01
 BASELINE_PHASES = random.Random(0)  # where in its 10 ms the baseline's polling starts (lag_baseline)
 CALL_DELAYS, CALL_REPEATS, WAIT = (1, 5, 20), 3, 25
 MAP_ITEMS = 500
 CONCURRENCY, LOAD_DELAY, LOAD_WAIT = (10, 50, 200), 2, 10
+SUSTAINED_BUDGET_S = 840  # section 4's hard limit (its rows at sustained.RATES, 30 s each, and the probes)
 IMPORT_RUNS = 7
 # What any handler on this stack imports before a line of ours: the event handler with its
 # validation (pydantic), the X-Ray SDK, and botocore's client (the X-Ray patch imports it).
@@ -56,34 +59,37 @@ LIBRARY_FLOOR = (
     "aws_lambda_powertools.event_handler, aws_lambda_powertools.event_handler.openapi.params, "
     "aws_xray_sdk.core, botocore.client"
 )
-# Every Step Functions / DynamoDB / SQS call of this process: (monotonic time, the calling thread's tag, operation).
+# Every Step Functions / DynamoDB call of this process: (monotonic time, the calling thread's tag, operation).
 CALLS: list[tuple[float, str | None, str]] = []
 _tag = threading.local()
 
 
-# Section 1's woken answers, step by step after the run's end: run_status sends the wake-up to the
-# queue the run is named for, the waiting call's receive returns, it reads the history.
-LAG_STAGES = (
-    ("wake-up sent", "SendMessage"),
-    ("call woken", "ReceiveMessage"),
-    ("history read", "GetExecutionHistory"),
-)
-# (wall time, operation) as each call of those kinds returns, while section 1 runs our calls.
+# Section 1's answers, step by step after the run's end: EventBridge's event reaches run_status
+# (after the modelled delay), which writes the end on the run's item; the waiting call's poll of
+# the item reads it; it reads the history once (tasks); the answer is in the caller's hands.
+LAG_STAGES = ("end recorded", "end read", "history read")
+# (wall time, stage) as each call of those kinds returns, while section 1 runs our calls.
 STAGES: list[tuple[float, str]] = []
 _recording_stages = threading.Event()
 
 
 def _count_call(model: Any, **_: Any) -> None:
     """botocore ``before-call`` hook; moto's executor's own calls (to Lambda) are left out."""
-    if model.service_model.service_name in ("stepfunctions", "dynamodb", "sqs"):
+    if model.service_model.service_name in ("stepfunctions", "dynamodb"):
         CALLS.append((time.monotonic(), getattr(_tag, "name", None), model.name))
 
 
 def _stage_done(model: Any, parsed: Any = None, **_: Any) -> None:
-    """botocore ``after-call`` hook for LAG_STAGES; a receive counts only when it brought a
-    message (one that waited out its time empty, just after the run's end, woke nobody)."""
-    if _recording_stages.is_set() and (model.name != "ReceiveMessage" or (parsed or {}).get("Messages")):
-        STAGES.append((time.time(), model.name))
+    """botocore ``after-call`` hook for LAG_STAGES: run_status's PutItem (on EventBridge's
+    delivery thread), a GetItem that brought the end (an item with a stopDate), a history read."""
+    if not _recording_stages.is_set():
+        return
+    if model.name == "PutItem" and threading.current_thread().name == "eventbridge":
+        STAGES.append((time.time(), "end recorded"))
+    elif model.name == "GetItem" and "stopDate" in ((parsed or {}).get("Item") or {}):
+        STAGES.append((time.time(), "end read"))
+    elif model.name == "GetExecutionHistory":
+        STAGES.append((time.time(), "history read"))
 
 
 def median(values: list[float]) -> float:
@@ -152,8 +158,8 @@ def _lag(sfn: Any, arn: str, took: float, answered_at: float) -> dict[str, float
 
 
 def lag_ours(url: str, sfn: Any, machine: str, delay: int, kept: Any = None) -> dict[str, float] | None:
-    """Our lag; with ``stage`` keys (seconds after the run's end) when the answer came by wake-up.
-    ``kept``: the caller's HTTP connection, kept open between its calls."""
+    """Our lag; with ``stage`` keys (seconds after the run's end) when the answer came from the
+    end run_status recorded. ``kept``: the caller's HTTP connection, kept open between its calls."""
     body = json.dumps({"delaySeconds": delay}).encode()
     STAGES.clear()
     _recording_stages.set()
@@ -166,15 +172,38 @@ def lag_ours(url: str, sfn: Any, machine: str, delay: int, kept: Any = None) -> 
         return None
     lag = _lag(sfn, execution_arn(machine, str(result["workflow_id"]).split(".", 2)[2]), result["latency"], answered_at)
     ended = answered_at - lag["after_end"]
-    # The first call of each kind to return after the run's end. Not chained: the woken receive
-    # may return before run_status's send does (local mode's SQS runs a woken receive at once).
+    # The first call of each kind to return after the run's end (moto's stopDate is to the ms).
     returned = {
-        operation: next((t for t, op in list(STAGES) if op == operation and ended <= t <= answered_at), math.nan)
-        for _, operation in LAG_STAGES
+        stage: next((t for t, kind in list(STAGES) if kind == stage and ended - 0.001 <= t <= answered_at), math.nan)
+        for stage in LAG_STAGES
     }
-    if returned["ReceiveMessage"] <= returned["GetExecutionHistory"]:  # woken (False with a nan)
-        lag |= {f"stage {stage}": returned[operation] - ended for stage, operation in LAG_STAGES}
+    if returned["end recorded"] <= returned["end read"] <= returned["history read"]:  # False with a nan
+        lag |= {f"stage {stage}": returned[stage] - ended for stage in LAG_STAGES}
     return lag
+
+
+@contextmanager
+def quotas_lifted() -> Iterator[None]:
+    """Step Functions' quotas off while the baselines poll: a client polling DescribeExecution
+    every 10 ms makes ~100 calls a second, against an account's refill of 15 (and a bucket of
+    300): under AWS's quotas it could not run for even 4 s. Back on, with full buckets, after."""
+    limits = sustained._limits()
+    if limits is None:
+        yield
+        return
+    kept = limits.quotas.quotas
+    limits.quotas.configure(None)
+    try:
+        yield
+    finally:
+        limits.quotas.configure(kept)
+
+
+def fresh_account() -> None:
+    """Full quota buckets and zeroed throttle counts before a section (when local mode emulates them)."""
+    limits = sustained._limits()
+    if limits is not None:
+        limits.reset()
 
 
 def lag_baseline(sfn: Any, machine: str, delay: int, read_history: bool = False) -> dict[str, float]:
@@ -223,8 +252,9 @@ def completion_lag(url: str, sfn: Any, machine: str, baseline_machine: str) -> l
             ours = lag_ours(url, sfn, machine, delay, kept)
             errors += ours is None
             samples["ours"] += [ours] if ours else []
-            samples["baseline"].append(lag_baseline(sfn, baseline_machine, delay))
-            samples["baseline_history"].append(lag_baseline(sfn, baseline_machine, delay, read_history=True))
+            with quotas_lifted():
+                samples["baseline"].append(lag_baseline(sfn, baseline_machine, delay))
+                samples["baseline_history"].append(lag_baseline(sfn, baseline_machine, delay, read_history=True))
         for client, runs in samples.items():
             lags, after_end = [s["lag"] for s in runs], [s["after_end"] for s in runs]
             row: dict[str, Any] = {
@@ -236,11 +266,11 @@ def completion_lag(url: str, sfn: Any, machine: str, baseline_machine: str) -> l
                 "after_end_ms": {"median": ms(median(after_end)), "p95": ms(p95(after_end))},
             }
             if client == "ours":
-                woken = [s for s in runs if f"stage {LAG_STAGES[-1][0]}" in s]
-                row["woken"] = len(woken)
+                signalled = [s for s in runs if f"stage {LAG_STAGES[-1]}" in s]
+                row["signalled"] = len(signalled)
                 row["stages_after_end_ms"] = {
-                    stage: ms(median([s[f"stage {stage}"] for s in woken])) for stage, _ in LAG_STAGES
-                } | {"answered": ms(median([s["after_end"] for s in woken]))}
+                    stage: ms(median([s[f"stage {stage}"] for s in signalled])) for stage in LAG_STAGES
+                } | {"answered": ms(median([s["after_end"] for s in signalled]))}
             rows.append(row)
         progress(f"lag, {delay} s runs: done")
     kept.close()
@@ -273,13 +303,11 @@ def long_history_machine(aws: Any) -> str:
     return str(aws.add_state_machine("bench-long-history", definition))
 
 
-def workflow_service(extra_machines: dict[str, dict[int, str]], **variant: Any) -> Any:
-    """As app.workflow_service builds it, with the bench's extra state machine in the catalog;
-    ``variant`` overrides WorkflowService's options (the waiting designs compared)."""
+def workflow_service(extra_machines: dict[str, dict[int, str]]) -> Any:
+    """As app.workflow_service builds it, with the bench's extra state machine in the catalog."""
     from workflow_api.adapters.stepfunctions import StepFunctionsGateway
     from workflow_api.catalog import WorkflowCatalog
     from workflow_api.config import settings
-    from workflow_api.waiting import CallBudget
     from workflow_api.wiring import build_service
 
     config = settings()
@@ -287,25 +315,16 @@ def workflow_service(extra_machines: dict[str, dict[int, str]], **variant: Any) 
     catalog = WorkflowCatalog({**config.workflow_state_machines, **extra_machines}, stepfunctions.task_refs)
     for name in catalog.names:  # task refs are read once per cold start, not by each request
         catalog.task_refs(catalog.resolve(name, None))
-    return build_service(
-        config,
-        stepfunctions=stepfunctions,
-        catalog=catalog,
-        read_budget=CallBudget(config.history_reads_per_second, config.history_reads_burst),
-        **variant,
-    )
-
-
-# The waiting designs compared in section 2, as WorkflowService options (default: as deployed).
-VARIANTS: dict[str, dict[str, Any]] = {
-    "": {},
-    ", polling the item (no wake-up queue)": {"wakeups": None},
-    ", history polling only": {"run_signals": None, "wakeups": None},
-}
+    return build_service(config, stepfunctions=stepfunctions, catalog=catalog)
 
 
 def one_request(
-    service: Any, label: str, workflow: str, workflow_input: dict[str, Any], **options: Any
+    service: Any,
+    label: str,
+    workflow: str,
+    workflow_input: dict[str, Any],
+    include_tasks: bool = True,
+    **options: Any,
 ) -> dict[str, Any]:
     """One synchronous request through the service, in this thread: its answer and its calls."""
     from workflow_api.parameters import RunOptions
@@ -313,7 +332,9 @@ def one_request(
 
     _tag.name = f"{label}/{uuid.uuid4().hex}"
     deadline = time.monotonic() + 35  # the API function's Timeout
-    command = StartCommand(workflow, None, workflow_input, RunOptions(wait_for_seconds=WAIT, **options))
+    command = StartCommand(
+        workflow, None, workflow_input, RunOptions(wait_for_seconds=WAIT, **options), include_tasks=include_tasks
+    )
     began = time.perf_counter()
     answer = service.execute(command, lambda: deadline - time.monotonic())
     took = time.perf_counter() - began
@@ -332,6 +353,7 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
         return median([sum(s["calls"].get(n, 0) for n in names) for s in samples])
 
     totals = [sum(s["calls"].values()) for s in samples]
+    reads = [s["calls"].get("DescribeExecution", 0) + s["calls"].get("GetExecutionHistory", 0) for s in samples]
     lags = [s["lag"] for s in samples if s["lag"] is not None]  # of runs that ended
     return {
         "case": label,
@@ -340,8 +362,10 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
         "StartExecution": per_api("StartExecution"),
         "DescribeExecution": per_api("DescribeExecution"),
         "GetExecutionHistory": per_api("GetExecutionHistory"),
-        "DynamoDB": per_api("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query"),
-        "SQS": per_api("ReceiveMessage", "CreateQueue", "DeleteQueue"),
+        "GetItem": per_api("GetItem"),
+        "DynamoDB writes": per_api("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"),
+        "DynamoDB": per_api("PutItem", "GetItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems"),
+        "sfn_reads_max": max(reads),
         "total_median": median(totals),
         "total_max": max(totals),
         "calls_per_s": round(median([t / s["took"] for t, s in zip(totals, samples, strict=True)]), 2),
@@ -354,24 +378,21 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
 def calls_per_request(aws: Any) -> tuple[list[dict[str, Any]], str]:
     long_arn = long_history_machine(aws)
     machines = {"bench_long_history": {1: long_arn}}
-    services = {name: workflow_service(machines, **variant) for name, variant in VARIANTS.items()}
-    service = services[""]
+    service = workflow_service(machines)
     cases: list[tuple[str, dict[str, Any]]] = []
     for delay in CALL_DELAYS:
         cases.append((f"slow_steps {delay} s", {}))
+        cases.append((f"slow_steps {delay} s, includeTasks=false", {"include_tasks": False}))
         cases.append((f"slow_steps {delay} s, waitUntilTaskRef=final_step", {"wait_until_task_ref": ("final_step",)}))
     cases.append(("slow_steps 1 s, X-Idempotency-key", {"on_conflict": "RETURN_EXISTING"}))
     cases.append((f"slow_steps 30 s: waitForSeconds {WAIT} runs out", {}))
-    for delay in (5, 20):
-        cases += [(f"slow_steps {delay} s{variant}", {}) for variant in VARIANTS if variant]
 
     def run(case: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         label, options = case
         delay = int(label.split()[1])
         if "on_conflict" in options:
             options = {**options, "idempotency_key": uuid.uuid4().hex}
-        variant = next((name for name in VARIANTS if name and label.endswith(name)), "")
-        return one_request(services[variant], label, "slow_steps", {"delaySeconds": delay}, **options)
+        return one_request(service, label, "slow_steps", {"delaySeconds": delay}, **options)
 
     jobs = [case for case in cases for _ in range(CALL_REPEATS)]
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:  # concurrently, to fit the time box
@@ -394,8 +415,7 @@ def calls_per_request(aws: Any) -> tuple[list[dict[str, Any]], str]:
 
 def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
     """``callers`` simultaneous waiting calls from another process; this process is the server."""
-    from workflow_api.config import settings
-
+    fresh_account()
     quiet, sys.stdout = sys.stdout, io.StringIO()  # the server prints a line per request: "... in N ms"
     Path("/proc/self/clear_refs").write_text("5")  # restart the peak-RSS (VmHWM) count
     rss_before, cpu_before, first_call = status_kb("VmRSS"), resource.getrusage(resource.RUSAGE_SELF), len(CALLS)
@@ -419,7 +439,7 @@ def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
     peak_reads = max((bisect.bisect_left(reads, at + 1) - i for i, at in enumerate(reads)), default=0)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     history_reads = sum(op == "GetExecutionHistory" for _, op in server_calls)
-    config = settings()
+    limits = sustained._limits()
     return {
         "callers": callers,
         "ok_200": len(ok),
@@ -437,11 +457,11 @@ def concurrency(aws: Any, url: str, callers: int) -> dict[str, Any]:
         "rss_growth_mb": round((status_kb("VmRSS") - rss_before) / 1024),
         "server_cpu_s": round(cpu, 1),
         "api_containers": len(aws.api_function._idle),  # module copies of app.py, one per concurrent call
-        "aws_calls": dict(Counter(op for _, op in server_calls)),  # Step Functions, DynamoDB, SQS
+        "aws_calls": dict(Counter(op for _, op in server_calls)),  # Step Functions, DynamoDB
         "sfn_reads_peak_per_s": peak_reads,
         "history_reads": history_reads,
-        # What one shared read budget (HISTORY_READS_*: the account's quota) would allow in the burst.
-        "one_budget_allows": round(config.history_reads_burst + config.history_reads_per_second * burst["wall"]),
+        "describe_calls": sum(op == "DescribeExecution" for _, op in server_calls),
+        "throttled": limits.throttled() if limits is not None else {},
     }
 
 
@@ -606,22 +626,111 @@ def machine() -> dict[str, str]:
     }
 
 
+# List prices, us-east-1, arm64 (2026), as the README's "Cost" section counts a call of a 5 s workflow.
+PRICES = {
+    "lambda_gb_s": 0.0000133334,
+    "sfn_transition": 0.025 / 1000,
+    "api_gateway_rest_call": 3.50 / 1_000_000,
+    "dynamodb_read_unit": 0.125 / 1_000_000,  # on demand; a strongly consistent GetItem of ~1 KB is 1
+    "dynamodb_write_unit": 0.625 / 1_000_000,  # an item under 1 KB
+    "lambda_request": 0.20 / 1_000_000,
+}
+API_MEMORY_GB, RUN_STATUS_MEMORY_GB, RUN_STATUS_SECONDS, SLOW_STEPS_TRANSITIONS = 0.5, 0.25, 0.1, 4
+COST_BEFORE = 0.140  # $ per 1,000 calls of a 5 s workflow, the wake-up queues' design (README, commit 040a876)
+
+
+def cost_per_1000(calls: list[dict[str, Any]]) -> dict[str, float]:
+    """The README's model with section 2's measured 5 s call (its median time in the handler, its
+    GetItems and writes) plus run_status's one PutItem and invocation."""
+    five = next(r for r in calls if r["case"] == "slow_steps 5 s")
+    parts = {
+        "API Lambda (512 MB x time in the handler)": API_MEMORY_GB * five["took_s"] * PRICES["lambda_gb_s"],
+        "Step Functions transitions": SLOW_STEPS_TRANSITIONS * PRICES["sfn_transition"],
+        "API Gateway REST": PRICES["api_gateway_rest_call"],
+        "DynamoDB reads (GetItem)": five["GetItem"] * PRICES["dynamodb_read_unit"],
+        "DynamoDB writes (the call's + run_status's)": (five["DynamoDB writes"] + 1) * PRICES["dynamodb_write_unit"],
+        "RunStatusFunction": PRICES["lambda_request"]
+        + RUN_STATUS_MEMORY_GB * RUN_STATUS_SECONDS * PRICES["lambda_gb_s"],
+    }
+    return {name: round(value * 1000, 5) for name, value in parts.items()} | {
+        "total": round(sum(parts.values()) * 1000, 4)
+    }
+
+
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    lags = {(r["delay_s"], r["client"]): r["lag_ms"]["median"] for r in result["lag"]}
-    ours = [lags[(d, "ours")] for d in LAG_DELAYS]
-    ratios = [lags[(d, "ours")] / lags[(d, "baseline")] for d in LAG_DELAYS]
-    twenty = max(
-        r["total_max"]
-        for r in result["calls"]
-        if r["case"].startswith(f"slow_steps {CALL_DELAYS[-1]} s")
-        and not any(variant and r["case"].endswith(variant) for variant in VARIANTS)  # as deployed only
-    )
+    calls = {r["case"]: r for r in result["calls"]}
+    rows = result["sustained"]["rows"]
+    delay = result["sustained"]["eventbridge_delay_ms"] or 0.0
+    ceiling = delay + 200
+    short = [f"slow_steps {d} s" for d in CALL_DELAYS if d < 10] + ["slow_steps 1 s, X-Idempotency-key"]
+    plain_reads = max(calls[c]["sfn_reads_max"] for c in short)
+    # The issue's loads are "5, 20 and 50 calls/s, or the highest 2 cores allow": the rows the
+    # machine did not keep up with are printed, not judged (their calls queue for seconds in one
+    # Python process, and time out at the caller, before the API function runs).
+    kept_up = [r for r in rows if not r["behind"]]
+    behind_rows = [r for r in rows if r["behind"]]
+
+    def label(r: dict[str, Any]) -> str:
+        return f"{r['rate']:g}/s{'' if r['include_tasks'] else ' no tasks'}"
+
+    def not_judged(figure: Callable[[dict[str, Any]], Any]) -> str:
+        listed = ", ".join(f"{label(r)} {figure(r)}" for r in behind_rows)
+        return f" (not kept up by this machine, not judged: {listed})" if listed else ""
+
+    sustained_reads = max((r["sfn_reads_per_answer"] or 0) for r in kept_up if r["include_tasks"])
+    twenty = calls[f"slow_steps {CALL_DELAYS[-1]} s"]["sfn_reads_max"]
+    no_tasks = [f"slow_steps {d} s, includeTasks=false" for d in CALL_DELAYS if d < 10]
+    no_tasks_reads = max(calls[c]["sfn_reads_max"] for c in no_tasks)
+    no_tasks_sustained = max((r["sfn_reads_per_answer"] or 0) for r in kept_up if not r["include_tasks"])
+    no_tasks_twenty = calls[f"slow_steps {CALL_DELAYS[-1]} s, includeTasks=false"]["sfn_reads_max"]
+    errors = sum(r["errors"] for r in kept_up)
+    ended_206 = sum(r["ended_runs_answered_206"] for r in kept_up)
+    medians = [r["after_end_ms"]["p50"] for r in kept_up if r["after_end_ms"]["p50"] is not None]
+    single = [r["after_end_ms"]["median"] for r in result["lag"] if r["client"] == "ours"]
+    rates = ", ".join(f"{r:g}/s" for r in sorted({r["rate"] for r in kept_up}))
+    cost = result["cost_per_1000"]["total"]
     at_200 = next(r for r in result["concurrency"] if r["callers"] == CONCURRENCY[-1])
     imported = result["cold_start"]["import_ms"]["median"]
     checks = [
-        ("median completion lag < 100 ms", max(ours) < 100, " / ".join(f"{v:.0f} ms" for v in ours)),
-        ("median lag <= 1.2 x baseline", max(ratios) <= 1.2, " / ".join(f"{v:.1f}x" for v in ratios)),
-        (f"AWS calls for a {CALL_DELAYS[-1]} s wait < 40", twenty < 40, f"{twenty} at most"),
+        (
+            "SFN reads per answered call without waitUntilTaskRef <= 1",
+            plain_reads <= 1 and sustained_reads <= 1,
+            f"{plain_reads} at most (section 2, 1 s and 5 s runs, with a key too); {sustained_reads} per answer"
+            " at most (section 4)" + not_judged(lambda r: r["sfn_reads_per_answer"]),
+        ),
+        (f"SFN reads for a {CALL_DELAYS[-1]} s wait <= 2", twenty <= 2, f"{twenty} at most"),
+        (
+            "SFN reads with includeTasks=false = 0",
+            no_tasks_reads == 0 and no_tasks_sustained == 0,
+            f"{no_tasks_reads} at most (section 2, 1 s and 5 s runs); {no_tasks_sustained} per answer (section 4);"
+            f" a {CALL_DELAYS[-1]} s wait: {no_tasks_twenty} (its end checks, every END_CHECK_SECONDS)"
+            + not_judged(lambda r: r["sfn_reads_per_answer"]),
+        ),
+        (
+            f"0 errors at every load the machine keeps up with ({rates})",
+            bool(kept_up) and errors == 0,
+            f"{errors} errors in {len(kept_up)} rows" + not_judged(lambda r: f"{r['errors']} errors"),
+        ),
+        (
+            f"0 ended runs answered 206 at every load the machine keeps up with ({rates})",
+            bool(kept_up) and ended_206 == 0,
+            f"{ended_206}" + not_judged(lambda r: r["ended_runs_answered_206"]),
+        ),
+        (
+            f"median run end -> answer <= EventBridge delay + 200 ms ({ceiling:.0f} ms)",
+            bool(medians) and max(medians + single) <= ceiling,
+            "section 4, rows kept up: "
+            + " / ".join(f"{v:.0f}" for v in medians)
+            + " ms; section 1: "
+            + " / ".join(f"{v:.0f}" for v in single)
+            + " ms"
+            + not_judged(lambda r: f"{r['after_end_ms']['p50']} ms"),
+        ),
+        (
+            f"cost per 1,000 calls of a 5 s workflow <= the design before's (${COST_BEFORE:.3f})",
+            cost <= COST_BEFORE,
+            f"${cost:.4f}",
+        ),
         (f"no errors at {CONCURRENCY[-1]} concurrent waits", at_200["errors"] == 0, f"{at_200['errors']} errors"),
         ("handler import < 300 ms", imported < 300, f"{imported:.0f} ms"),
     ]
@@ -631,7 +740,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
 LAG_CLIENTS = {
     "ours": "our API over HTTP",
-    "baseline": "baseline: SFN direct, 10 ms polls",
+    "baseline": "baseline: SFN direct, 10 ms polls, quotas lifted",
     "baseline_history": "same, then the history (tasks)",
 }
 LAG_COLUMNS: list[Column] = [
@@ -650,8 +759,9 @@ CALL_COLUMNS: list[Column] = [
     ("Start", lambda r: r["StartExecution"]),
     ("Describe", lambda r: r["DescribeExecution"]),
     ("History", lambda r: r["GetExecutionHistory"]),
+    ("GetItem", lambda r: r["GetItem"]),
     ("DynamoDB", lambda r: r["DynamoDB"]),
-    ("SQS", lambda r: r["SQS"]),
+    ("SFN reads max", lambda r: r["sfn_reads_max"]),
     ("total", lambda r: r["total_median"]),
     ("max", lambda r: r["total_max"]),
     ("calls/s", lambda r: r["calls_per_s"]),
@@ -676,7 +786,8 @@ LOAD_COLUMNS: list[Column] = [
     ("containers", lambda r: r["api_containers"]),
     ("AWS calls", lambda r: sum(r["aws_calls"].values())),
     ("History", lambda r: r["history_reads"]),
-    ("1 budget allows", lambda r: r["one_budget_allows"]),
+    ("Describe", lambda r: r["describe_calls"]),
+    ("throttled", lambda r: sum(r["throttled"].values())),
     ("reads/s peak", lambda r: r["sfn_reads_peak_per_s"]),
 ]
 
@@ -696,25 +807,33 @@ def render(result: dict[str, Any]) -> str:
         "Synchronous workflow API benchmark (local mode: moto in process, HTTP on 127.0.0.1)",
         f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['python']}, moto {m['moto']}, boto3 {m['boto3']}; {m['date']};"
         f" bench took {result['took_s']:.0f} s; load average before {m['load_before']}, after {result['load_after']}",
+        f"{result['limits']}",
         "",
         f"1. Completion lag: response time - run duration, ms ({LAG_RUNS} runs a row, interleaved)",
         *grid(LAG_COLUMNS, result["lag"]),
         *[
-            f"   ours, {r['delay_s']} s runs, after the run's end (median ms; {r['woken']} of {r['runs']} woken): "
-            + ", ".join(f"{stage} {at}" for stage, at in r["stages_after_end_ms"].items())
+            f"   ours, {r['delay_s']} s runs, after the run's end (median ms; {r['signalled']} of {r['runs']} answered"
+            " from run_status's item): " + ", ".join(f"{stage} {at}" for stage, at in r["stages_after_end_ms"].items())
             for r in result["lag"]
             if r["client"] == "ours"
         ],
         "",
         f"2. AWS calls per synchronous request, service in process (waitForSeconds {WAIT}; median of {CALL_REPEATS})",
         *grid(CALL_COLUMNS, result["calls"]),
+        "   cost per 1,000 calls of a 5 s workflow ($, list prices, the 5 s row's calls): "
+        + ", ".join(f"{name} {value}" for name, value in result["cost_per_1000"].items()),
         "",
         f"3. Simultaneous waiting calls over HTTP (slow_steps {LOAD_DELAY} s, waitForSeconds {LOAD_WAIT})",
         *grid(LOAD_COLUMNS, result["concurrency"]),
         "   where the time goes (median ms per operation, in this process):",
         *[f"   {name:<48} {cost:>8}" for name, cost in result["costs"].items()],
         "",
-        "4. Cold start",
+        f"4. Sustained load: open-loop arrivals of {sustained.RUN_SECONDS} s slow_steps runs (waitForSeconds"
+        f" {sustained.WAIT_SECONDS}), {sustained.SECONDS:g} s a row, from another process; fresh quota buckets"
+        " each row",
+        *sustained.table(result["sustained"]),
+        "",
+        "5. Cold start",
         f"   import app from the package as shipped (bytecode included; fresh interpreter, Tracer on, median of"
         f" {IMPORT_RUNS}): {cold['import_ms']['median']} ms (p95 {cold['import_ms']['p95']},"
         f" min {cold['import_ms']['min']}); whole process {cold['process_ms_median']} ms",
@@ -732,12 +851,14 @@ def render(result: dict[str, Any]) -> str:
             f" {package['zipped_mb']} MB zipped; biggest: {biggest}"
         )
     lags = {(r["delay_s"], r["client"]): r["lag_ms"]["median"] for r in result["lag"]}
+    plain = " / ".join(f"{lags[(d, 'ours')] / lags[(d, 'baseline')]:.1f}x" for d in LAG_DELAYS)
     like_for_like = " / ".join(f"{lags[(d, 'ours')] / lags[(d, 'baseline_history')]:.1f}x" for d in LAG_DELAYS)
     out += [
         "",
         "Targets",
         *[f"   {'PASS' if t['pass'] else 'FAIL'}  {t['target']}: {t['measured']}" for t in result["targets"]],
-        f"   (not a target) median lag / the baseline that also reads the history: {like_for_like}",
+        f"   (not a target) median lag / the baseline's (10 ms polls of DescribeExecution, quotas lifted): {plain};"
+        f" / the baseline that also reads the history: {like_for_like}",
     ]
     return "\n".join(out)
 
@@ -748,22 +869,28 @@ def main() -> None:
     # Every session built from now on carries the hook (moto swaps boto3's default session out).
     BUILTIN_HANDLERS.append(("before-call", _count_call))
     BUILTIN_HANDLERS.append(("after-call", _stage_done))
+    sustained.install_hooks()
     _tag.name = "bench"
     report, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the server prints a line per request
     result: dict[str, Any] = {"machine": machine()}
     with local_api() as (aws, url):
-        progress(f"local API on {url}")
+        progress(f"local API on {url}; {sustained.describe_limits()}")
+        result["limits"] = sustained.describe_limits()
         sfn = boto3.client("stepfunctions")
         slow_steps = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
         baseline_machine = unwatched_copy(sfn, slow_steps)
         lag_ours(url, sfn, slow_steps, 0)  # warm: first Lambda imports, first clients
         lag_baseline(sfn, baseline_machine, 0)
         result["lag"] = completion_lag(url, sfn, slow_steps, baseline_machine)
+        fresh_account()
         result["calls"], long_arn = calls_per_request(aws)
+        result["cost_per_1000"] = cost_per_1000(result["calls"])
         result["concurrency"] = []
         for callers in CONCURRENCY:
             result["concurrency"].append(concurrency(aws, url, callers))
             progress(f"{callers} concurrent calls: done")
+        result["sustained"] = sustained.sustained_section(aws, url, budget_s=SUSTAINED_BUDGET_S, progress=progress)
+        fresh_account()
         result["costs"] = where_time_goes(aws, url, sfn, long_arn)
         result["cold_start"] = handler_import(dict(aws.environment))
     progress("handler import: done; sizing the Lambda package with pip")

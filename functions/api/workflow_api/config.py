@@ -20,8 +20,9 @@ class Settings(BaseModel):
     idempotency_lease_seconds: float = Field(default=40, gt=0, alias="IDEMPOTENCY_LEASE_SECONDS")
     # A waiting call learns of its run's end from run_status's item (EventBridge's event); it also
     # asks Step Functions itself (DescribeExecution) this often, so an event that EventBridge never
-    # delivers delays an answer by at most this long (run_wait.py).
-    end_check_seconds: float = Field(default=10.0, gt=0, alias="END_CHECK_SECONDS")
+    # delivers delays an answer by at most this long (run_wait.py). 15 s: any wait of up to 25 s
+    # then makes at most one such check, and at most 2 Step Functions reads in all.
+    end_check_seconds: float = Field(default=15.0, gt=0, alias="END_CHECK_SECONDS")
     # Time kept back, from the Lambda's or API Gateway's time left, for the last history read
     # (tried once, 1 s to connect and 2 s to read: adapters/aws.py) and the answer.
     answer_margin_seconds: float = Field(default=3.5, ge=0, alias="ANSWER_MARGIN_SECONDS")

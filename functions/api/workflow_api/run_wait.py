@@ -65,7 +65,7 @@ class RunWaiter:
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], None],
-        end_check_seconds: float = 10.0,
+        end_check_seconds: float = 15.0,
         end_polls: Callable[[], PollSchedule] = end_schedule,
         task_polls: Callable[[], PollSchedule] = task_schedule,
     ) -> None:
