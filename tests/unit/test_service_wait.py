@@ -60,9 +60,12 @@ def _seconds(event: dict[str, Any]) -> float:
     return (event["timestamp"] - T0).total_seconds()
 
 
-def _end_in(events: Events, *, output: bool = True, workflow_input: bool = True) -> tuple[float, RunEnd] | None:
-    """(when, the end) as Step Functions reports it outside the history; None for a run that runs on."""
-    end = next((e for e in events if e["type"] in STATUS_OF), None)
+def _end_in(
+    events: Events, *, output: bool = True, workflow_input: bool = True, by: float = float("inf")
+) -> tuple[float, RunEnd] | None:
+    """(when, the end) as Step Functions reports it outside the history: the latest end at or
+    before ``by`` seconds (a redriven run ends again); None for a run that has not ended."""
+    end = next((e for e in reversed(events) if e["type"] in STATUS_OF and _seconds(e) <= by), None)
     if end is None:
         return None
     details = next((v for k, v in end.items() if k.endswith("EventDetails")), {})
@@ -160,8 +163,11 @@ class FakeStepFunctions:
         failure = self.describe_failure(at)
         if failure is not None:
             raise failure
-        end = _end_in(self.events)
-        return end[1] if end is not None and end[0] <= at else None
+        end = _end_in(self.events, by=at)
+        redriven = any(
+            e["type"] == "ExecutionRedriven" and end is not None and end[0] < _seconds(e) <= at for e in self.events
+        )
+        return end[1] if end is not None and not redriven else None
 
 
 class FakeRunSignals:
@@ -187,8 +193,12 @@ class FakeRunSignals:
         failure = self.failure(at)
         if failure is not None:
             raise failure
-        end = _end_in(self.sfn.events, output=self.output_in_event, workflow_input=self.input_in_event)
-        if self.lost or end is None or at < end[0] + self.delivery:
+        # The latest end whose event has arrived: a redriven run's item keeps its earlier end
+        # until the run ends again.
+        end = _end_in(
+            self.sfn.events, output=self.output_in_event, workflow_input=self.input_in_event, by=at - self.delivery
+        )
+        if self.lost or end is None:
             return None
         return end[1]
 
@@ -672,14 +682,42 @@ def test_a_joined_runs_input_comes_from_the_history():
     assert answer.aws_calls["GetExecutionHistory"] == 1
 
 
-def test_a_joined_run_whose_event_kept_its_input_needs_no_step_functions_call():
+def test_a_joined_run_is_read_once_even_without_tasks():
+    """Its item could hold an end from before a redrive, which only the history tells apart."""
     harness, key = _joined(_hello(), started_ago=5.0)
 
     answer = _join(harness, key, wait_for_seconds=10, include_tasks=False)
 
     assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
     assert answer.run.to_body()["input"] == {"name": "Ada"}
-    assert _sfn_reads(answer) == 0, answer.aws_calls
+    assert answer.run.tasks is None
+    assert _sfn_reads(answer) == 1, answer.aws_calls
+
+
+def _failed_then_redriven_and_succeeded() -> Events:
+    """hello_world fails at 0.3 s, is redriven (retried) at 2 s and succeeds at 3 s."""
+    output = {"greeting": "Hello, Ada!", "version": 2}
+    history = HistoryBuilder(step_ms=100).started({"name": "Ada"})
+    history.task_failing("greet", {"name": "Ada"}, "Boom", "the first attempt fails").failed("Boom", "first")
+    history.add("ExecutionRedriven", {"redriveCount": 1}, at_ms=2000)
+    history.entered("Task", "greet", {"name": "Ada"}).lambda_attempt({"name": "Ada"}, output=output)
+    history.exited("Task", "greet", output).add(
+        "ExecutionSucceeded", {"output": json.dumps(output), "outputDetails": {"truncated": False}}, at_ms=3000
+    )
+    return history.events
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
+def test_a_joined_run_redriven_after_its_recorded_end_is_answered_at_its_next_end(include_tasks):
+    harness, key = _joined(_failed_then_redriven_and_succeeded(), started_ago=2.5)
+
+    answer = _join(harness, key, wait_for_seconds=10, include_tasks=include_tasks)
+
+    # The item still held the first end (FAILED) when the call came: the history showed the run
+    # running again, so the call waited for its next end instead of answering the stale one.
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    assert harness.sfn.since_start() >= 3.0 + DELIVERY
 
 
 def test_a_joined_run_whose_event_was_lost_is_asked_at_once():

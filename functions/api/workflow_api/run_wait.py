@@ -83,6 +83,13 @@ class RunWaiter:
         if wait.task_refs:
             return self._wait_for_task(wait, cursor, calls)
         end = self._wait_for_end(wait, calls)
+        while end is not None:
+            run = self._answer_with(end, wait.known, wait, cursor, calls)
+            if run is not None:
+                return run, False
+            # The run was redriven (retried) after that end and runs again: only a later end
+            # answers now, which the item gets when the run ends again.
+            end = self._wait_for_end(wait, calls, after=end.stop_date)
         if end is None:
             # The item says nothing of an end yet. Before a 206, Step Functions is asked once (a
             # late or lost event must not make an ended run read RUNNING): the history when the
@@ -94,14 +101,14 @@ class RunWaiter:
             end = self._asked(wait, calls) if self._time_for_a_call(wait) else None
             if end is None:
                 return wait.known, True
-            return self._answer_with(end, wait.known, wait, None, calls), False
-        return self._answer_with(end, wait.known, wait, cursor, calls), False
+            return self._answer_with(end, wait.known, wait, None, calls) or wait.known, False
 
     # --- the run's end ------------------------------------------------------------------------
 
-    def _wait_for_end(self, wait: Wait, calls: Counter[str]) -> RunEnd | None:
-        """Poll the run's item until it holds the end (or the deadline: None), asking Step
-        Functions every ``end_check_seconds`` in case the event never comes."""
+    def _wait_for_end(self, wait: Wait, calls: Counter[str], after: int = 0) -> RunEnd | None:
+        """Poll the run's item until it holds an end later than ``after`` (epoch ms; or the
+        deadline: None), asking Step Functions every ``end_check_seconds`` in case the event never
+        comes."""
         schedule = self._end_polls()
         check_at = self._clock() + (0.0 if wait.ask_first else self._end_check)
         # A run just started cannot have ended yet; a joined one is looked at once, even with no
@@ -115,12 +122,12 @@ class RunWaiter:
                 self._sleep(min(schedule.next_pause(throttled=refused), wait.deadline - now))
             look_now = False
             end, refused = self._signal(wait.execution_arn, calls)
-            if end is not None:
+            if end is not None and end.stop_date > after:
                 return end
             now = self._clock()
             if check_at <= now < wait.deadline:  # at the deadline, the answer's own read asks
                 end = self._asked(wait, calls)
-                if end is not None:
+                if end is not None and end.stop_date > after:
                     return end
                 check_at = self._clock() + self._end_check
 
@@ -141,16 +148,22 @@ class RunWaiter:
 
     def _answer_with(
         self, end: RunEnd, known: RunSnapshot, wait: Wait, cursor: HistoryCursor | None, calls: Counter[str]
-    ) -> RunSnapshot:
+    ) -> RunSnapshot | None:
         """The ended run: status and output from ``end``; the tasks (and a joined run's input, or an
         output too large for the event) from one history read, unless the caller wants no tasks.
-        A read that AWS refuses leaves the answer's status and output as ``end`` says."""
+        A read that AWS refuses leaves the answer's status and output as ``end`` says. None when
+        the history shows the run running again after ``end`` (redriven)."""
         run = end.snapshot(known)
-        if cursor is None or not (wait.include_tasks or run.input is None or not end.output_known):
+        # A joined run is read once whatever the caller asked: its item may hold an end from
+        # before a redrive (a retry), which only the history tells apart.
+        needs_history = wait.include_tasks or wait.ask_first or run.input is None or not end.output_known
+        if cursor is None or not needs_history:
             return run
         read = self._history(wait, cursor, calls)
         if read is not None and read.status.is_terminal:
             return read  # the history is whole: the same end, with every task
+        if read is not None and read.update_time > end.stop_date:
+            return None  # events after the end: a redrive (a history that lags ends before it)
         if not end.output_known:  # the event had no room for it, and the history did not say it
             end = (self._asked(wait, calls) if self._time_for_a_call(wait) else None) or end
         # The history was refused, or does not show the end yet (its reads lag the event): the
