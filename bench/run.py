@@ -130,21 +130,9 @@ def execution_arn(machine_arn: str, execution_name: str) -> str:
     return machine_arn.replace(":stateMachine:", ":execution:") + ":" + execution_name
 
 
-@contextmanager
-def local_api() -> Iterator[tuple[Any, str]]:
-    """LocalAws plus LocalApiServer on 127.0.0.1:0 in a thread: (aws, base URL)."""
-    from local_mode.aws import LocalAws
-    from local_mode.server import LocalApiServer
-
-    aws = LocalAws().start()
-    server = LocalApiServer(("127.0.0.1", 0), aws)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
-    try:
-        yield aws, server.url
-    finally:
-        server.shutdown()
-        server.server_close()
-        aws.stop()
+# LocalAws plus LocalApiServer on 127.0.0.1:0 in a thread: one home, sustained.py's, which must
+# also run alone in another checkout.
+local_api = sustained.local_api
 
 
 # --- 1. completion lag --------------------------------------------------------------------------
