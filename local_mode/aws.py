@@ -12,6 +12,7 @@ import gc
 import json
 import logging
 import os
+import secrets
 import sys
 import traceback
 import uuid
@@ -28,7 +29,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
-from . import execution_history, limits
+from . import execution_history, limits, redrive
 from . import template as cfn
 
 REGION = "us-east-1"
@@ -198,6 +199,7 @@ def _patch_moto() -> None:
     logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
     LambdaSimpleBackend.invoke = _invoke_in_process  # type: ignore[method-assign]
     execution_history.install()
+    redrive.install()  # StopExecution's reason and RedriveExecution, as AWS has them
     limits.install()  # after execution_history: its GetExecutionHistory answer is throttled too
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         method = getattr(DynamoDBBackend, name)
@@ -240,6 +242,7 @@ class LocalAws:
         self._mock.start()
         resolver = self._resolver()
         self._create_tables(resolver)
+        self._create_secrets(resolver)
         self._create_functions(resolver)
         self._create_state_machines(resolver)
         self._set_environ({**self.environment, **LOCAL_ENVIRONMENT})
@@ -286,8 +289,10 @@ class LocalAws:
         machines = json.loads(self.environment.get("WORKFLOW_STATE_MACHINES", "{}"))
         return {name: sorted(int(v) for v in versions) for name, versions in sorted(machines.items())}
 
-    def invoke_api(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.api_function.invoke(dict(event))
+    def invoke_api(self, event: Mapping[str, Any], function: str | None = None) -> dict[str, Any]:
+        """The API function, or ``function`` (a route's logical id, e.g. TokenFunction)."""
+        target = self.functions[function] if function else self.api_function
+        result: dict[str, Any] = target.invoke(dict(event))
         return result
 
     def add_state_machine(self, name: str, definition: Mapping[str, Any]) -> str:
@@ -308,7 +313,13 @@ class LocalAws:
     # --- building ----------------------------------------------------------------------------------
 
     def _resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        return {lid: r for lid, r in self.template["Resources"].items() if r["Type"] == kind}
+        """The template's resources of ``kind`` that these parameters create (their Condition holds)."""
+        conditions = cfn.Resolver(self.template, self.parameters, {})
+        return {
+            lid: r
+            for lid, r in self.template["Resources"].items()
+            if r["Type"] == kind and ("Condition" not in r or conditions.condition(r["Condition"]))
+        }
 
     def _resolver(self) -> cfn.Resolver:
         refs: dict[str, Any] = {
@@ -350,10 +361,19 @@ class LocalAws:
                 KeySchema=props["KeySchema"],
                 AttributeDefinitions=props["AttributeDefinitions"],
                 BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+                # The run records' correlation index (moto takes them only at creation).
+                **{key: props[key] for key in ("GlobalSecondaryIndexes",) if key in props},
             )
             ttl = props.get("TimeToLiveSpecification")
             if ttl:
                 client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+    def _create_secrets(self, resolver: cfn.Resolver) -> None:
+        """Secrets Manager secrets (the token signing secret of AuthType CONDUCTOR_KEYS), named as
+        their Ref: GetSecretValue takes a name as well as an ARN. GenerateSecretString: random."""
+        client = boto3.client("secretsmanager", region_name=REGION)
+        for lid in self._resources("AWS::SecretsManager::Secret"):
+            client.create_secret(Name=resolver.refs[lid], SecretString=secrets.token_urlsafe(48))
 
     def _create_functions(self, resolver: cfn.Resolver) -> None:
         defaults = self.template.get("Globals", {}).get("Function", {})
@@ -383,7 +403,8 @@ class LocalAws:
                 self.routes.append(ApiRoute(event["Properties"]["Method"].upper(), event["Properties"]["Path"], lid))
             if api_events:
                 # Functions share this process's environment; the API function's is the one that matters.
-                self.environment = {k: str(v) for k, v in variables.items()}
+                # TokenFunction (AuthType CONDUCTOR_KEYS) adds its variables; the API function's win.
+                self.environment = {**{k: str(v) for k, v in variables.items()}, **self.environment}
 
     def _create_state_machines(self, resolver: cfn.Resolver) -> None:
         client = boto3.client("stepfunctions", region_name=REGION)

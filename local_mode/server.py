@@ -19,6 +19,7 @@ import traceback
 from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,6 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from . import limits
 from .aws import LocalAws
 from .gateway import Router, proxy_event
+from .key_auth import LocalAuthorizer, configured_keys, stack_parameters, store_keys
 
 # API Gateway's own limit on a request payload; larger requests never reach the Lambda.
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -59,6 +61,8 @@ class LocalApiServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.aws = aws
         self.router = Router(aws.routes)
+        # The template's Lambda authorizer (AuthType CONDUCTOR_KEYS, LOCAL_CONDUCTOR_KEYS); else none.
+        self.authorizer = LocalAuthorizer(aws)
 
     @property
     def url(self) -> str:
@@ -109,12 +113,26 @@ class _Handler(BaseHTTPRequestHandler):
         elapsed = (time.monotonic() - began) * 1000
         print(f"{self.command} {self.path} -> {status} in {elapsed:.0f} ms", flush=True)
 
-    def _answer(self) -> tuple[int, dict[str, str], bytes]:
+    def _read_body(self) -> bytes | tuple[int, dict[str, str], bytes]:
+        """The request body, or the gateway's refusal (the connection then closes: the rest of
+        the body is never read). API Gateway takes chunked bodies too (fetch in Node streams them)."""
+        coding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        if coding:
+            # With a Transfer-Encoding, Content-Length is ignored (RFC 9112 6.3) and, if both came,
+            # the connection is not reused: a body framed two ways is never read as two requests.
+            self.close_connection = "Content-Length" in self.headers
+            if coding != "chunked":
+                self.close_connection = True
+                return _gateway_error(501, f"Transfer-Encoding not supported: {coding[:40]} (send chunked or none)")
+            try:
+                return read_chunked(self.rfile, MAX_REQUEST_BYTES)
+            except BodyTooLarge:
+                self.close_connection = True
+                return _gateway_error(413, "Request Too Long")
+            except ValueError as exc:
+                self.close_connection = True
+                return _gateway_error(400, f"Bad chunked body: {exc}")
         declared = (self.headers.get("Content-Length") or "0").strip()
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            # Never run the Lambda with the body silently dropped.
-            self.close_connection = True
-            return _gateway_error(411, "Length Required: send the body with a Content-Length")
         if not (declared.isascii() and declared.isdigit()):
             self.close_connection = True
             return _gateway_error(400, f"Bad Content-Length: {declared[:40]}")
@@ -122,7 +140,12 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_REQUEST_BYTES:
             self.close_connection = True
             return _gateway_error(413, "Request Too Long")
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _answer(self) -> tuple[int, dict[str, str], bytes]:
+        body = self._read_body()
+        if isinstance(body, tuple):
+            return body
         path = self.path.split("?", 1)[0]
         if self.command == "GET" and (docs := self.server.docs(self.path)) is not None:
             return docs
@@ -134,7 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
             return _gateway_error(404, f"No route for {self.command} {path}")
         event = proxy_event(self.command, self.path, list(self.headers.items()), body, matched, self.client_address[0])
         try:
-            result = self.server.aws.invoke_api(event)
+            if (refused := self.server.authorizer.refusal(event, matched)) is not None:
+                return refused
+            result = self.server.aws.invoke_api(event, matched.route.function)
         except limits.LambdaThrottled as exc:
             print(f"Lambda throttled the API function: {exc.reason}", file=sys.stderr, flush=True)
             return LAMBDA_REFUSED
@@ -177,6 +202,46 @@ class _Handler(BaseHTTPRequestHandler):
         """One line per request is printed by _handle; silence the stdlib's own."""
 
 
+class BodyTooLarge(Exception):
+    """A request body over the gateway's limit: refused before more of it is read."""
+
+
+CHUNK_LINE_BYTES = 4096  # a chunk-size line (with any extensions) or one trailer line
+MAX_TRAILER_LINES = 100
+
+
+def read_chunked(stream: BufferedIOBase, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 7.1): sizes in hex, extensions and trailers
+    read and dropped. Raises ``BodyTooLarge`` as soon as a chunk would take the body over ``limit``
+    (nothing of that chunk is read) and ``ValueError`` for a malformed or cut-off body."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = stream.readline(CHUNK_LINE_BYTES + 1)
+        if len(line) > CHUNK_LINE_BYTES or not line.endswith(b"\n"):
+            raise ValueError("a chunk-size line is too long or cut off")
+        size_text = line.split(b";", 1)[0].strip()
+        if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+            raise ValueError(f"bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise BodyTooLarge
+        data = stream.read(size)
+        if len(data) != size or stream.read(2) != b"\r\n":
+            raise ValueError("a chunk is cut off or not followed by CRLF")
+        parts.append(data)
+    for _ in range(MAX_TRAILER_LINES):  # trailer fields, then the empty line that ends the body
+        line = stream.readline(CHUNK_LINE_BYTES + 1)
+        if len(line) > CHUNK_LINE_BYTES or not line.endswith(b"\n"):
+            raise ValueError("a trailer line is too long or cut off")
+        if line in (b"\r\n", b"\n"):
+            return b"".join(parts)
+    raise ValueError(f"more than {MAX_TRAILER_LINES} trailer lines")
+
+
 def _lambda_response(result: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
     for name, values in (result.get("multiValueHeaders") or {}).items():
@@ -193,7 +258,9 @@ def _loopback(host: str) -> str:
 
 
 def serve(host: str, port: int) -> None:
-    aws = LocalAws().start()
+    keys = configured_keys(os.environ)
+    aws = LocalAws(parameters=stack_parameters(keys)).start()
+    store_keys(aws, keys)
     server = LocalApiServer((_loopback(host), port), aws)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -204,6 +271,8 @@ def serve(host: str, port: int) -> None:
     print(f"  {limits.describe()} (docs/LOCAL_LIMITS.md)")
     for name, versions in aws.workflows.items():
         print(f"  workflow {name}: versions {', '.join(map(str, versions))}")
+    if keys:
+        print(f"  key auth on (LOCAL_CONDUCTOR_KEYS, {len(keys)} keys): POST {server.url}/api/token first")
     print(
         f"  try: curl -s -X POST {server.url}/api/workflow/execute/hello_world"
         """ -H 'Content-Type: application/json' -d '{"name": "Ada"}'""",

@@ -2,6 +2,7 @@
 local server over real HTTP."""
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -49,7 +50,14 @@ class LocalServer:
 @pytest.fixture(scope="session")
 def local_server() -> Iterator[LocalServer]:
     """``make run``'s server in its own process on a free loopback port; stopped at the end."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with running_local_server({"LOCAL_CONDUCTOR_KEYS": ""}) as server:  # key auth off, whatever the shell says
+        yield server
+
+
+@contextlib.contextmanager
+def running_local_server(extra_env: dict[str, str] | None = None) -> Iterator[LocalServer]:
+    """``make run``'s server with ``extra_env`` (e.g. LOCAL_CONDUCTOR_KEYS) on a free loopback port."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "local_mode.server", "--host", "127.0.0.1", "--port", "0"],
         cwd=ROOT,

@@ -31,7 +31,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_our_modules_and_the_libraries_ship_compiled(package: Path) -> None:
     compiled = {path.name.split(".")[0] for path in (package / "__pycache__").glob("*.cpython-312.pyc")}
-    assert {"app", "run_status"} <= compiled
+    assert {"app", "run_status", "token_app", "authorizer"} <= compiled
     ours = {path.stem for path in (package / "workflow_api").glob("*.py")}
     assert ours == {path.name.split(".")[0] for path in (package / "workflow_api" / "__pycache__").glob("*.pyc")}
     assert list((package / "botocore" / "__pycache__").glob("client.cpython-312.pyc"))
@@ -42,7 +42,12 @@ def test_the_handler_is_imported_from_the_bytecode_without_reading_the_sources(p
     source = package / "workflow_api" / "status.py"
     source.write_text(source.read_text() + "\nthis is not python\n")
     done = subprocess.run(
-        [sys.executable, "-S", "-c", "import app, run_status; print(app.lambda_handler.__name__)"],
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "import app, run_status, token_app, authorizer; print(app.lambda_handler.__name__)",
+        ],
         cwd=package,
         env={
             "PATH": "/usr/bin:/bin",

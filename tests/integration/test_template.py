@@ -119,7 +119,7 @@ def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() 
 
 def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
     for logical_id, function in FUNCTIONS.items():
-        if logical_id not in ("ApiFunction", "RunStatusFunction"):
+        if logical_id not in ("ApiFunction", "RunStatusFunction", "TokenFunction", "AuthorizerFunction"):
             assert "Policies" not in function["Properties"], logical_id
     for logical_id, machine in STATE_MACHINES.items():
         properties = machine["Properties"]
@@ -191,8 +191,12 @@ def resolved_auth(auth_type: str) -> dict[str, Any]:
     """The API's Auth as SAM receives it once AWS::LanguageExtensions has resolved the Fn::If
     (local mode's resolver evaluates Ref, Fn::If and Fn::Equals the same way)."""
     refs = {**cfn.parameter_defaults(TEMPLATE), "AuthType": auth_type, "CognitoUserPoolArn": POOL}
-    resolver = cfn.Resolver(TEMPLATE, {**refs, "AWS::NoValue": None}, {})
-    auth = dict(RESOURCES["WorkflowApi"]["Properties"]["Auth"])  # SAM resolves DefaultAuthorizer's Ref itself
+    resolver = cfn.Resolver(
+        TEMPLATE, {**refs, "AWS::NoValue": None}, {("AuthorizerFunction", "Arn"): "AuthorizerFunction.Arn"}
+    )
+    auth = dict(RESOURCES["WorkflowApi"]["Properties"]["Auth"])
+    # AWS::LanguageExtensions resolves the Fn::If (CONDUCTOR_KEYS' authorizer is ConductorKeys) and the Ref in it.
+    auth["DefaultAuthorizer"] = resolver.resolve(auth["DefaultAuthorizer"])
     authorizers = resolver.resolve(auth.pop("Authorizers"))
     return {**auth, **({"Authorizers": authorizers} if authorizers is not None else {})}
 
@@ -200,14 +204,17 @@ def resolved_auth(auth_type: str) -> dict[str, Any]:
 def test_the_api_has_an_authorizer_by_default() -> None:
     parameters = TEMPLATE["Parameters"]
     assert parameters["AuthType"]["Default"] == "AWS_IAM"
-    assert set(parameters["AuthType"]["AllowedValues"]) == {"AWS_IAM", "COGNITO", "NONE"}
+    assert set(parameters["AuthType"]["AllowedValues"]) == {"AWS_IAM", "COGNITO", "CONDUCTOR_KEYS", "NONE"}
     assert TEMPLATE["Transform"] == ["AWS::LanguageExtensions", "AWS::Serverless-2016-10-31"]
     auth = RESOURCES["WorkflowApi"]["Properties"]["Auth"]
-    assert auth["DefaultAuthorizer"] == {"Ref": "AuthType"}
+    assert auth["DefaultAuthorizer"] == {"Fn::If": ["UseConductorKeys", "ConductorKeys", {"Ref": "AuthType"}]}
     assert TEMPLATE["Conditions"]["UseCognito"] == {"Fn::Equals": [{"Ref": "AuthType"}, "COGNITO"]}
-    assert resolved_auth("AWS_IAM") == {"DefaultAuthorizer": {"Ref": "AuthType"}, "InvokeRole": "NONE"}
-    assert resolved_auth("NONE") == {"DefaultAuthorizer": {"Ref": "AuthType"}, "InvokeRole": "NONE"}
+    assert resolved_auth("AWS_IAM") == {"DefaultAuthorizer": "AWS_IAM", "InvokeRole": "NONE"}
+    assert resolved_auth("NONE") == {"DefaultAuthorizer": "NONE", "InvokeRole": "NONE"}
     assert resolved_auth("COGNITO")["Authorizers"] == {"COGNITO": {"UserPoolArn": POOL}}
+    assert resolved_auth("COGNITO")["DefaultAuthorizer"] == "COGNITO"
+    assert resolved_auth("CONDUCTOR_KEYS")["DefaultAuthorizer"] == "ConductorKeys"
+    assert set(resolved_auth("CONDUCTOR_KEYS")["Authorizers"]) == {"ConductorKeys"}
     rule = TEMPLATE["Rules"]["CognitoNeedsAUserPool"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AuthType"}, "COGNITO"]}
 
@@ -223,3 +230,25 @@ def test_every_function_logs_to_its_own_group_that_expires() -> None:
         used.append(group_id)
     assert sorted(used) == sorted(groups)  # one group per function, none shared or left over
     assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
+
+
+def test_the_api_function_may_stop_redrive_and_list_only_this_stacks_runs_and_query_only_the_index() -> None:
+    """The lifecycle routes' rights (workflow_api/lifecycle.py), each on the least it needs."""
+    found = statements("ApiFunction")
+    change, listing, query = found["ChangeWorkflowRuns"], found["ListWorkflowRuns"], found["CorrelatedRuns"]
+    assert change["Action"] == ["states:StopExecution", "states:RedriveExecution"]
+    # Executions of this stack's machines only: the same resources the history reads have.
+    assert change["Resource"] == found["ReadWorkflowRuns"]["Resource"]
+    assert listing["Action"] == ["states:ListExecutions"]
+    assert {referenced(r).pop() for r in listing["Resource"]} == set(STATE_MACHINES)
+    assert all(set(r) == {"Ref"} for r in listing["Resource"]), "ListExecutions is on the state machine ARN"
+    assert query["Action"] == ["dynamodb:Query"]
+    assert query["Resource"]["Fn::Sub"].endswith(":table/${IdempotencyTable}/index/correlated")
+    # Nothing else may Query: not the table itself, so not the idempotency keys' items.
+    assert not any(
+        "dynamodb:Query" in statement["Action"] for sid, statement in found.items() if sid != "CorrelatedRuns"
+    )
+    (table,) = TABLES
+    (index,) = RESOURCES[table]["Properties"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "correlated"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["correlationId", "workflowName"]

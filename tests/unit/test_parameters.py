@@ -185,7 +185,7 @@ def test_wait_until_task_ref_drops_empty_items_and_repeats():
     assert options.wait_until_task_ref == ("pause",)
 
 
-@pytest.mark.parametrize("value", ["", " ", ",", " , ,"])
+@pytest.mark.parametrize("value", [" ", ",", " , ,"])
 def test_wait_until_task_ref_without_any_name_is_refused(value):
     error = _refused({"waitUntilTaskRef": value}, None)
 
@@ -206,7 +206,7 @@ def test_wait_for_seconds_accepts_non_negative_integers_even_above_the_maximum(v
     assert read_run_options({"waitForSeconds": value}, None).wait_for_seconds == int(value)
 
 
-@pytest.mark.parametrize("value", ["-1", "abc", "1.5", ""])
+@pytest.mark.parametrize("value", ["-1", "abc", "1.5", " ", "NONE", "nil"])
 def test_wait_for_seconds_refuses_other_values(value):
     error = _refused({"waitForSeconds": value}, None)
 
@@ -239,8 +239,8 @@ def test_idempotency_key_of_257_characters_is_refused():
     assert _paths(error) == ["X-Idempotency-key"]
 
 
-@pytest.mark.parametrize("key", ["tab\there", "new\nline", "bell\x07", "nul\x00", ""])
-def test_idempotency_key_with_control_characters_or_empty_is_refused(key):
+@pytest.mark.parametrize("key", ["tab\there", "new\nline", "bell\x07", "nul\x00"])
+def test_idempotency_key_with_control_characters_is_refused(key):
     error = _refused({"X-Idempotency-key": key, "X-on-conflict": "FAIL"}, None)
 
     assert _paths(error) == ["X-Idempotency-key"]
@@ -318,3 +318,117 @@ def test_a_huge_bad_value_is_echoed_shortened():
     error = _refused({"requestId": "y" * 10_000}, None)
 
     assert len(str(error.errors[0].invalid_value)) < 300
+
+
+# Absent values: what Conductor's SDKs send for an argument they were not given ------------------
+
+ABSENT = ["", "None", "null"]
+
+
+@pytest.mark.parametrize("value", ABSENT)
+@pytest.mark.parametrize(
+    "name",
+    ["version", "requestId", "waitForSeconds", "X-Idempotency-key", "X-on-conflict", "consistency", "returnStrategy"],
+)
+@pytest.mark.parametrize("where", ["header", "query"])
+def test_an_empty_none_or_null_parameter_is_absent(where, name, value):
+    given = {name: value}
+    options = read_run_options(given if where == "header" else None, given if where == "query" else None)
+
+    defaults = read_run_options(None, None)
+    assert options.model_dump(exclude={"request_id", "task_ref_if_a_state"}) == defaults.model_dump(
+        exclude={"request_id", "task_ref_if_a_state"}
+    )
+    assert uuid.UUID(options.request_id)  # requestId=None: one is generated, "None" is never echoed
+
+
+def test_the_python_sdks_execute_query_is_accepted():
+    """conductor-python 2.0.0's execute_workflow_with_return_strategy, as it reaches the server."""
+    options = read_run_options(
+        None,
+        {
+            "requestId": ["None"],
+            "waitUntilTaskRef": ["None"],
+            "waitForSeconds": ["30"],
+            "consistency": ["DURABLE"],
+            "returnStrategy": ["TARGET_WORKFLOW"],
+        },
+    )
+
+    assert uuid.UUID(options.request_id)
+    assert options.wait_until_task_refs == frozenset()
+    assert options.wait_for_seconds == 30
+
+
+def test_the_javascript_sdks_empty_task_ref_is_absent():
+    options = read_run_options(None, {"requestId": "r-1", "waitUntilTaskRef": "", "waitForSeconds": "10"})
+
+    assert options.wait_until_task_refs == frozenset()
+    assert options.task_ref_if_a_state is None
+
+
+@pytest.mark.parametrize("value", ["None", "null"])
+def test_a_none_or_null_task_ref_is_kept_for_a_state_of_that_name(value):
+    options = read_run_options(None, {"waitUntilTaskRef": value})
+
+    assert options.wait_until_task_refs == frozenset()  # absent unless the workflow has that state
+    assert options.task_ref_if_a_state == value
+
+
+def test_a_real_task_ref_wins_over_a_none_one():
+    options = read_run_options({"waitUntilTaskRef": "greet"}, {"waitUntilTaskRef": "None"})
+
+    assert options.wait_until_task_refs == {"greet"}
+    assert options.task_ref_if_a_state is None
+
+
+@pytest.mark.parametrize("value", ["none", "NULL", "Null", "undefined"])
+def test_other_spellings_are_real_values(value):
+    """Only the SDKs' exact spellings are absent: anything else is validated as given."""
+    error = _refused(None, {"waitForSeconds": value})
+
+    assert error.errors[0].invalid_value == value
+
+
+def test_an_absent_value_does_not_conflict_with_a_real_one():
+    options = read_run_options({"waitForSeconds": "5", "version": "None"}, {"waitForSeconds": "None", "version": "2"})
+
+    assert (options.wait_for_seconds, options.version) == (5, 2)
+
+
+def test_a_repeated_parameter_with_one_absent_value_takes_the_real_one():
+    options = read_run_options(None, {"waitForSeconds": ["None", "7", ""]})
+
+    assert options.wait_for_seconds == 7
+
+
+def test_a_repeated_or_conflicting_real_value_is_still_refused():
+    assert _paths(_refused(None, {"waitForSeconds": ["None", "5", "7"]})) == ["waitForSeconds"]
+    assert _paths(_refused({"requestId": "a"}, {"requestId": ["None", "b"]})) == ["requestId"]
+
+
+def test_an_empty_idempotency_key_is_no_key():
+    options = read_run_options({"X-Idempotency-key": "", "X-on-conflict": "FAIL"}, None)
+
+    assert options.idempotency_key is None
+
+
+def test_an_empty_body_idempotency_key_is_no_key():
+    options = read_run_options(None, None, extra={"idempotency_key": "", "on_conflict": "FAIL"})
+
+    assert options.idempotency_key is None
+
+
+def test_an_absent_strategy_with_a_real_key_is_still_refused():
+    error = _refused({"X-Idempotency-key": "k", "X-on-conflict": "None"}, None)
+
+    assert _paths(error) == ["X-on-conflict"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("None", True), ("null", True), ("", True), ("false", False)])
+def test_include_tasks_flag_reads_absent_values_as_its_default(value, expected):
+    from pydantic import TypeAdapter
+
+    from workflow_api.parameters import FlagTrueByDefault
+
+    assert TypeAdapter(FlagTrueByDefault).validate_python(value) is expected

@@ -65,3 +65,18 @@ class ServiceUnavailable(WorkflowApiError):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class RunConflict(WorkflowApiError):
+    """The run's state does not allow the operation (retry a RUNNING run, terminate a COMPLETED
+    one): Conductor's ConflictException, which its clients map from 409."""
+
+    status = 409
+
+
+class OperationNotSupported(WorkflowApiError):
+    """A Conductor operation Step Functions cannot do to a run (pause, restart, skip a task...).
+    409 as Conductor answers an operation a run cannot take: not 404 (the run exists), not 400
+    (no other request would do it), never retryable."""
+
+    status = 409

@@ -59,6 +59,80 @@ GET_RESPONSES: dict[int, OpenAPIResponse] = {
     **_ERRORS,
 }
 
+# The lifecycle routes (workflow_api/lifecycle.py).
+_CONFLICT = _json_answer(
+    ErrorBody, "The run's state does not allow it (Conductor's ConflictException): the message says why"
+)
+_NO_BODY: OpenAPIResponse = {
+    "description": "Done; no body, as Conductor",
+    "headers": {"X-Request-Id": _ANSWER_HEADERS["X-Request-Id"]},
+    "content": {content_types.TEXT_PLAIN: {"schema": {"type": "string", "maxLength": 0}}},
+}
+START_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The run's workflowId, as text (Conductor's answer to a start)",
+        "headers": {name: _ANSWER_HEADERS[name] for name in ("X-Request-Id", "X-Idempotent-Replayed")},
+        "content": {content_types.TEXT_PLAIN: {"schema": {"type": "string", "example": "hello_world.2.4f1c"}}},
+    },
+    **_ERRORS,
+    409: EXECUTE_RESPONSES[409],
+    413: EXECUTE_RESPONSES[413],
+}
+STATUS_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "Conductor's WorkflowStatus",
+        "headers": {"X-Request-Id": _ANSWER_HEADERS["X-Request-Id"]},
+        "content": {
+            content_types.APPLICATION_JSON: {
+                "schema": {
+                    "type": "object",
+                    "required": ["workflowId", "status"],
+                    "properties": {
+                        "workflowId": {"type": "string"},
+                        "correlationId": {"type": "string", "nullable": True},
+                        "status": {
+                            "type": "string",
+                            "enum": ["RUNNING", "COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"],
+                        },
+                        "output": {"type": "object"},
+                        "variables": {"type": "object"},
+                    },
+                }
+            }
+        },
+    },
+    **_ERRORS,
+}
+LIST_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The RUNNING runs' workflowIds, newest first",
+        "headers": {"X-Request-Id": _ANSWER_HEADERS["X-Request-Id"]},
+        "content": {content_types.APPLICATION_JSON: {"schema": {"type": "array", "items": {"type": "string"}}}},
+    },
+    **_ERRORS,
+}
+CORRELATED_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The runs (Conductor's Workflow: the same fields as a GET of one run)",
+        "headers": {"X-Request-Id": _ANSWER_HEADERS["X-Request-Id"]},
+        "content": {content_types.APPLICATION_JSON: {"model": list[WorkflowRun]}},
+    },
+    **_ERRORS,
+}
+CORRELATED_MANY_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "Each correlationId's runs",
+        "headers": {"X-Request-Id": _ANSWER_HEADERS["X-Request-Id"]},
+        "content": {content_types.APPLICATION_JSON: {"model": dict[str, list[WorkflowRun]]}},
+    },
+    **_ERRORS,
+}
+CHANGE_RESPONSES: dict[int, OpenAPIResponse] = {200: _NO_BODY, **_ERRORS, 409: _CONFLICT}
+NOT_SUPPORTED_RESPONSES: dict[int, OpenAPIResponse] = {
+    **_ERRORS,
+    409: _json_answer(ErrorBody, "Step Functions cannot do this to a run: the message says why and what to do instead"),
+}
+
 
 _PRINTABLE = "^[\\x20-\\x7e]+$"
 _CALL_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
@@ -72,7 +146,8 @@ _CALL_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "waitUntilTaskRef": (
         {"type": "string", "minLength": 1},
-        f"Task reference names, comma-separated (at most {MAX_TASK_REFS}): answer once any has completed.",
+        f"Task reference names, comma-separated (at most {MAX_TASK_REFS}): answer once any has completed."
+        " `None` or `null` is absent unless the workflow has a state of that name.",
     ),
     "waitForSeconds": (
         {"type": "integer", "minimum": 0, "default": DEFAULT_WAIT_SECONDS},
@@ -97,6 +172,16 @@ _PARAMETERS_OF = {
     "executeWorkflow": list(_CALL_PARAMETERS),
     "executeWorkflowVersion": list(_CALL_PARAMETERS),
     "getWorkflow": ["requestId"],
+    "generateToken": [],
+    # The lifecycle routes (workflow_api/lifecycle.py); their own query parameters are in their signatures.
+    "startWorkflow": ["requestId"],
+    "startWorkflowByName": ["version", "requestId"],
+    "getRunningWorkflow": ["requestId"],
+    "getWorkflowStatusSummary": ["requestId"],
+    "terminate": ["requestId"],
+    "retry": ["requestId"],
+    "getWorkflowsByCorrelationId": ["requestId"],
+    "getWorkflowsByCorrelationIds": ["requestId"],
 }
 
 
@@ -111,7 +196,8 @@ def openapi_document(app: APIGatewayRestResolver) -> dict[str, Any]:
             description="Conductor's execute-workflow-synchronously API on API Gateway, Lambda and Step Functions."
             " Deployed, API Gateway also answers 401/403 (AuthType AWS_IAM: SigV4; COGNITO: a JWT in"
             " Authorization) and 413 above 10 MiB. Every parameter is accepted as a header (any case)"
-            " or as a query parameter; if both are given and differ: 400.",
+            " or as a query parameter; if both are given and differ: 400. An optional parameter whose"
+            " value is empty, `None` or `null` is absent (Conductor's SDKs send those).",
         )
     )
     for operations in document["paths"].values():
@@ -120,7 +206,7 @@ def openapi_document(app: APIGatewayRestResolver) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["name"] in _PATH_EXAMPLES:
                     parameter["example"] = _PATH_EXAMPLES[parameter["name"]]
-            for name in _PARAMETERS_OF[operation["operationId"]]:
+            for name in _PARAMETERS_OF.get(operation["operationId"], []):  # none on the refused routes
                 schema, description = _CALL_PARAMETERS[name]
                 operation.setdefault("parameters", []).extend(
                     {"name": name, "in": where, "required": False, "schema": schema, "description": description}

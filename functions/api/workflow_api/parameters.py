@@ -1,6 +1,10 @@
 """The call's parameters: each may come as an HTTP header (the user's document) or as a query
 parameter (the Conductor server's form), names matched case-insensitively.
 
+Tolerant where Conductor's clients are sloppy: an optional parameter whose value is empty, ``None``
+or ``null`` is absent (the Python SDK urlencodes ``None``, the JavaScript SDK sends an empty
+``waitUntilTaskRef``). Strict where it matters: a real value given twice and differently is a 400.
+
 Pure: plain mappings in, a validated ``RunOptions`` out, or ``InvalidRequest`` naming every problem.
 """
 
@@ -9,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .errors import FieldError, InvalidRequest
 from .models import Strategy
@@ -38,6 +42,23 @@ WIRE_NAMES = {
 }
 DEFAULT_WAIT_SECONDS = 10
 MAX_TASK_REFS = 100
+# What Conductor's SDKs send for an argument they were not given: conductor-python's str(None),
+# conductor-javascript's default "", and JSON's null as text.
+ABSENT_VALUES = frozenset({"", "None", "null"})
+
+
+def is_absent(value: Any) -> bool:
+    """True for a value a client sent in place of nothing."""
+    return isinstance(value, str) and value in ABSENT_VALUES
+
+
+def _absent_is_true(value: Any) -> Any:
+    return True if is_absent(value) else value
+
+
+# A boolean query parameter that defaults to true (``includeTasks``): an SDK's ``None``/``null``/
+# empty reads as not given. Validated by powertools before the route runs; its schema stays boolean.
+FlagTrueByDefault = Annotated[bool, BeforeValidator(_absent_is_true)]
 
 
 def _printable(value: str) -> str:
@@ -68,6 +89,9 @@ class RunOptions(BaseModel):
         default_factory=lambda: str(uuid.uuid4())
     )
     wait_until_task_ref: Annotated[tuple[str, ...], Field()] = ()
+    # waitUntilTaskRef=None or =null (an SDK's "no task"): a task to wait on only if the workflow
+    # has a state of that very name; the service decides, as it knows the states.
+    task_ref_if_a_state: str | None = None
     # No upper bound: above MaxWaitSeconds a wait is clamped, never refused (SPEC).
     wait_for_seconds: Annotated[int, Field(ge=0)] = DEFAULT_WAIT_SECONDS
     idempotency_key: Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_printable)] | None = None
@@ -90,19 +114,29 @@ def _values(mapping: Mapping[str, Any] | None) -> Iterable[tuple[str, str]]:
 def collect(
     headers: Mapping[str, Any] | None, query: Mapping[str, Any] | None
 ) -> tuple[dict[str, str], list[FieldError]]:
-    """Gather the known parameters; a name given twice with different values is an error."""
+    """Gather the known parameters; a name given twice with different values is an error.
+    An absent-looking value (empty, ``None``, ``null``) is left out; see ``absent_task_ref``."""
     found: dict[str, str] = {}
     problems: list[FieldError] = []
     for source in (headers, query):
         for name, value in _values(source):
             field = PARAMETERS.get(name.lower())
-            if field is None:
+            if field is None or is_absent(value):
                 continue
             if field in found and found[field] != value:
                 problems.append(FieldError(WIRE_NAMES[field], "given more than once with different values", value))
                 continue
             found[field] = value
     return found, problems
+
+
+def absent_task_ref(headers: Mapping[str, Any] | None, query: Mapping[str, Any] | None) -> str | None:
+    """The first ``waitUntilTaskRef`` of ``None`` or ``null``: a state may bear that name."""
+    for source in (headers, query):
+        for name, value in _values(source):
+            if name.lower() == "waituntiltaskref" and value and is_absent(value):
+                return value
+    return None
 
 
 def read_run_options(
@@ -115,8 +149,10 @@ def read_run_options(
     agree with a header or query parameter of the same meaning when both are given."""
     found, problems = collect(headers, query)
     raw: dict[str, Any] = dict(found)
+    if "wait_until_task_ref" not in raw:
+        raw["task_ref_if_a_state"] = absent_task_ref(headers, query)
     for field, value in (extra or {}).items():
-        if value is None:
+        if value is None or value == "":  # a body's empty idempotencyKey is no key
             continue
         if field in raw and str(raw[field]) != str(value):
             problems.append(

@@ -58,6 +58,15 @@ class RunAnswer:
 
 
 @dataclass(frozen=True)
+class StartAnswer:
+    """A run started without waiting: its workflowId, and whether an earlier call had started it."""
+
+    workflow_id: str
+    replayed: bool
+    aws_calls: Counter[str]
+
+
+@dataclass(frozen=True)
 class _TimeLeft:
     """When this call's answer is due (``clock`` time): the Lambda's or API Gateway's limit. A
     call to AWS is made only while it can stall to its timeouts and still leave the answer its
@@ -150,18 +159,12 @@ class WorkflowService:
     def execute(self, command: StartCommand, remaining_seconds: Callable[[], float]) -> RunAnswer:
         options = command.options
         workflow = self._catalog.resolve(command.workflow, command.version)
-        self._check_task_refs(workflow, options.wait_until_task_refs)
-        workflow_input = encode_input(command.input)
+        task_refs = self._task_refs(workflow, options)
 
         calls: Counter[str] = Counter()
-        record = RunRecord(command.correlation_id, command.priority)
         time_left = _TimeLeft(self._clock() + remaining_seconds(), self._clock)
-        if options.idempotency_key is None or options.on_conflict is None:
-            launch = self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls, time_left)
-        else:
-            launch = self._start_with_key(
-                workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls, time_left
-            )
+        launch = self._launch(workflow, command, calls, time_left)
+        record = RunRecord(command.correlation_id, command.priority)
         workflow_id = launch.workflow.workflow_id(launch.execution_name)
         if launch.replayed and time_left.allows_a_call():  # else answered without its correlationId
             calls["GetItem"] += 1
@@ -178,7 +181,7 @@ class WorkflowService:
             wait = Wait(
                 execution_arn=launch.workflow.execution_arn(launch.execution_name),
                 known=known,
-                task_refs=options.wait_until_task_refs,
+                task_refs=task_refs,
                 include_tasks=command.include_tasks,
                 deadline=begun + budget,
                 answer_by=begun + left,
@@ -213,7 +216,29 @@ class WorkflowService:
         answer.http_status = 200  # a read is complete whatever the run's state, as in Conductor
         return answer
 
+    def start(self, command: StartCommand, remaining_seconds: Callable[[], float]) -> StartAnswer:
+        """Start a run (or find the one its idempotency key names) and answer at once, without
+        reading it: Conductor's ``POST /api/workflow``. The very start ``execute`` makes."""
+        workflow = self._catalog.resolve(command.workflow, command.version)
+        calls: Counter[str] = Counter()
+        time_left = _TimeLeft(self._clock() + remaining_seconds(), self._clock)
+        launch = self._launch(workflow, command, calls, time_left)
+        return StartAnswer(launch.workflow.workflow_id(launch.execution_name), launch.replayed, calls)
+
     # --- starting ------------------------------------------------------------------------------
+
+    def _launch(
+        self, workflow: WorkflowVersion, command: StartCommand, calls: Counter[str], time_left: _TimeLeft
+    ) -> _Launch:
+        """Start the command's run, or join the one its idempotency key names."""
+        options = command.options
+        workflow_input = encode_input(command.input)
+        record = RunRecord(command.correlation_id, command.priority)
+        if options.idempotency_key is None or options.on_conflict is None:
+            return self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls, time_left)
+        return self._start_with_key(
+            workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls, time_left
+        )
 
     def _start(
         self,
@@ -309,6 +334,15 @@ class WorkflowService:
             with contextlib.suppress(ServiceUnavailable):
                 self._keys.mark_started(claim)
         return launch
+
+    def _task_refs(self, workflow: WorkflowVersion, options: RunOptions) -> frozenset[str]:
+        """The task references to wait on, each a state of ``workflow`` (else a 400)."""
+        wanted = options.wait_until_task_refs
+        if not wanted and options.task_ref_if_a_state is not None:
+            # An SDK's "None"/"null" for "no task", unless the workflow has a state of that name.
+            return frozenset({options.task_ref_if_a_state}) & self._catalog.task_refs(workflow)
+        self._check_task_refs(workflow, wanted)
+        return wanted
 
     def _check_task_refs(self, workflow: WorkflowVersion, wanted: frozenset[str]) -> None:
         if not wanted:

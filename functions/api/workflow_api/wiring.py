@@ -11,6 +11,7 @@ from .adapters.run_signals import RunSignals
 from .adapters.stepfunctions import StepFunctionsGateway
 from .catalog import WorkflowCatalog
 from .config import Settings
+from .lifecycle import WorkflowLifecycle
 from .run_wait import RunWaiter
 from .service import WorkflowService
 
@@ -53,4 +54,22 @@ def build_service(
         idempotency_keys or IdempotencyStore(table, retention, dynamodb_client),
         waiter,
         **(settings_options | options),
+    )
+
+
+def build_lifecycle(
+    config: Settings,
+    service: WorkflowService,
+    *,
+    stepfunctions: StepFunctionsGateway | None = None,
+    catalog: WorkflowCatalog | None = None,
+    dynamodb_client: "DynamoDBClient | None" = None,
+) -> WorkflowLifecycle:
+    """The lifecycle routes' service (start, status, terminate, retry, lists) over ``service``."""
+    sfn = stepfunctions or StepFunctionsGateway()
+    return WorkflowLifecycle(
+        service,
+        catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+        sfn,
+        RunRecords(config.idempotency_table_name, config.idempotency_retention_days, dynamodb_client),
     )

@@ -27,6 +27,26 @@ class ExecutionAlreadyExists(Exception):
     """An execution of that name exists and differs in input, or has closed."""
 
 
+class ExecutionNotRedrivable(Exception):
+    """Step Functions refused to redrive an execution; the message says why."""
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    """DescribeExecution's answer, as the lifecycle needs it."""
+
+    status: str  # as Step Functions says it: RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE
+    stop_date: int | None = None
+    redrive_status: str | None = None  # REDRIVABLE, NOT_REDRIVABLE, REDRIVABLE_BY_MAP_RUN
+    redrive_status_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedExecution:
+    name: str
+    start_time: int  # epoch milliseconds
+
+
 @dataclass(frozen=True)
 class StartedExecution:
     execution_arn: str
@@ -169,6 +189,63 @@ class StepFunctionsGateway:
                 request["maxResults"] = FIRST_PAGE_SIZE
                 continue
             request["nextToken"] = token
+
+    # --- the lifecycle: stop, redrive, list ---------------------------------------------------
+
+    def describe(self, execution_arn: str, calls: Counter[str]) -> ExecutionState:
+        """The execution's status as Step Functions says it (RunNotFound when there is none)."""
+        calls["DescribeExecution"] += 1
+        with _translated(not_found=RunNotFound):
+            answer = self._client.describe_execution(executionArn=execution_arn)
+        stopped = answer.get("stopDate")
+        return ExecutionState(
+            status=answer["status"],
+            stop_date=epoch_millis(stopped) if stopped is not None else None,
+            redrive_status=answer.get("redriveStatus"),
+            redrive_status_reason=answer.get("redriveStatusReason"),
+        )
+
+    def stop(self, execution_arn: str, error: str | None, cause: str | None, calls: Counter[str]) -> None:
+        """StopExecution: the run ends ABORTED with ``error``/``cause`` (its reason)."""
+        request: dict[str, Any] = {"executionArn": execution_arn}
+        if error is not None:
+            request["error"] = error
+        if cause is not None:
+            request["cause"] = cause
+        calls["StopExecution"] += 1
+        with _translated(not_found=RunNotFound):
+            self._client.stop_execution(**request)
+
+    def redrive(self, execution_arn: str, calls: Counter[str]) -> None:
+        """RedriveExecution: a FAILED, ABORTED or TIMED_OUT Standard run goes on from the state
+        that did not succeed, under the same ARN. ExecutionNotRedrivable when it cannot."""
+        calls["RedriveExecution"] += 1
+        try:
+            with _translated(not_found=RunNotFound):
+                self._client.redrive_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionNotRedrivable":
+                raise ExecutionNotRedrivable(exc.response["Error"].get("Message", "")) from exc
+            raise
+
+    def running(self, state_machine_arn: str, calls: Counter[str], limit: int) -> list[ListedExecution]:
+        """The state machine's RUNNING executions, newest first, at most ``limit``."""
+        request: dict[str, Any] = {
+            "stateMachineArn": state_machine_arn,
+            "statusFilter": "RUNNING",
+            "maxResults": min(limit, 1000),
+        }
+        found: list[ListedExecution] = []
+        while len(found) < limit:
+            calls["ListExecutions"] += 1
+            with _translated(not_found=WorkflowNotFound):
+                page = self._client.list_executions(**request)
+            found.extend(ListedExecution(item["name"], epoch_millis(item["startDate"])) for item in page["executions"])
+            token = page.get("nextToken")
+            if not token:
+                break
+            request["nextToken"] = token
+        return found[:limit]
 
     def task_refs(self, state_machine_arn: str) -> frozenset[str]:
         with _translated(not_found=WorkflowNotFound):
