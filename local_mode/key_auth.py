@@ -4,9 +4,10 @@
 (so the template's token function, authorizer and signing secret exist, on moto), stores those keys
 hashed as ``scripts/conductor_keys.py create`` does, and makes the server run the template's Lambda
 authorizer on every route that has it, with the event API Gateway sends a REQUEST authorizer. A
-refusal is answered from the template's own gateway responses (UNAUTHORIZED, ACCESS_DENIED,
-AUTHORIZER_FAILURE). Unlike API Gateway, local mode does not cache the authorizer's answers: a
-revoked key's tokens stop at once here, within ``ReauthorizeEvery`` deployed.
+refusal is answered from the template's own gateway responses (UNAUTHORIZED, ACCESS_DENIED, and
+AUTHORIZER_CONFIGURATION_ERROR when the authorizer function raises). Unlike API Gateway, local
+mode does not cache the authorizer's answers: a revoked key's tokens stop at once here, within
+``ReauthorizeEvery`` deployed.
 """
 
 import re
@@ -93,15 +94,20 @@ class LocalAuthorizer:
         try:
             answer = self._function.invoke(authorizer_event(event))
             (statement,) = answer["policyDocument"]["Statement"]
-        except Exception as exc:  # noqa: BLE001 - as API Gateway: an authorizer that fails is a 500
+        except Exception as exc:  # noqa: BLE001 - as API Gateway: an authorizer function that raises
             print(f"Authorizer failed: {''.join(traceback.format_exception(exc))}", file=sys.stderr, flush=True)
-            return self._gateway_response("AUTHORIZER_FAILURE", event, {})
+            return self._gateway_response("AUTHORIZER_CONFIGURATION_ERROR", event, {})
         context = {k: str(v) for k, v in (answer.get("context") or {}).items()}
         allowed = statement["Effect"] == "Allow" and _covers(statement["Resource"], event_method_arn(event))
         return None if allowed else self._gateway_response("ACCESS_DENIED", event, context)
 
     def _gateway_response(self, kind: str, event: dict[str, Any], context: Mapping[str, str]) -> Answer:
-        defaults = {"UNAUTHORIZED": 401, "ACCESS_DENIED": 403, "AUTHORIZER_FAILURE": 500}
+        defaults = {
+            "UNAUTHORIZED": 401,
+            "ACCESS_DENIED": 403,
+            "AUTHORIZER_FAILURE": 500,
+            "AUTHORIZER_CONFIGURATION_ERROR": 500,
+        }
         response = self._responses.get(kind) or {}
         template = (response.get("ResponseTemplates") or {}).get("application/json", '{"message": "Unauthorized"}')
         request_id = event["requestContext"]["requestId"]

@@ -84,7 +84,12 @@ assert auth("NONE") == {"security": ["null"], "providers": []}, answers
 assert answers["CONDUCTOR_KEYS"]["security"] == ['[{"ConductorKeys": []}]'], answers
 assert answers["CONDUCTOR_KEYS"]["authorizer"] == ["method.request.header.X-Authorization"], answers
 assert answers["CONDUCTOR_KEYS"]["token_route"] == '[{"NONE": []}]', answers  # noqa: S105 - not a password
-assert answers["CONDUCTOR_KEYS"]["gateway_responses"] == ["ACCESS_DENIED", "AUTHORIZER_FAILURE", "UNAUTHORIZED"]
+assert answers["CONDUCTOR_KEYS"]["gateway_responses"] == [
+    "ACCESS_DENIED",
+    "AUTHORIZER_CONFIGURATION_ERROR",
+    "AUTHORIZER_FAILURE",
+    "UNAUTHORIZED",
+]
 for auth_type in ("AWS_IAM", "COGNITO", "NONE"):
     assert answers[auth_type]["gateway_responses"] == [], answers
     assert answers[auth_type]["key_auth_condition"] == ["UseConductorKeys"], answers

@@ -61,6 +61,15 @@ def test_conductor_route_with_start_workflow_request(local_server: Any) -> None:
     assert fetched.body["correlationId"] == "order-7"
 
 
+@pytest.mark.parametrize("route", ["/api/workflow/execute/hello_world/0", "/api/workflow"])
+def test_an_empty_correlation_id_is_no_correlation_id(local_server: Any, route: str) -> None:
+    """DynamoDB refuses an empty index key: the run record must leave it out, not fail (a 503
+    that no retry would mend)."""
+    body = {"name": "hello_world", "version": 0, "input": {"name": "Ada"}, "correlationId": ""}
+    answer = call(local_server.url, "POST", route, json_body=body)
+    assert answer.status == 200, answer.body
+
+
 def test_version_zero_on_the_conductor_route_means_latest(local_server: Any) -> None:
     answer = call(local_server.url, "POST", "/api/workflow/execute/hello_world/0", json_body={"input": {}})
     assert answer.status == 200

@@ -85,8 +85,13 @@ def test_refusals_answer_401_with_the_error_body_and_orkes_error_code() -> None:
         assert '"instance": "$context.requestId"' in text
     assert "$context.authorizer.message" in responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"]
     assert "$context.authorizer.error" in responses["ACCESS_DENIED"]["ResponseTemplates"]["application/json"]
-    failure = responses["AUTHORIZER_FAILURE"]
-    assert failure["StatusCode"] == "503" and json.loads(failure["ResponseTemplates"]["application/json"])["retryable"]
+    # An authorizer that denies wrongly (FAILURE) or whose function raises (CONFIGURATION_ERROR,
+    # e.g. its DynamoDB read throttled): a retryable 503, never a bare 500.
+    for kind in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        failure = responses[kind]
+        assert failure["StatusCode"] == "503"
+        assert json.loads(failure["ResponseTemplates"]["application/json"])["retryable"]
+        assert failure["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
 
 
 def test_the_build_packages_the_token_route_and_the_authorizer() -> None:

@@ -708,6 +708,31 @@ def _failed_then_redriven_and_succeeded() -> Events:
 
 
 @pytest.mark.parametrize("include_tasks", [True, False])
+def test_a_joined_redriven_run_whose_history_is_refused_is_never_answered_its_old_end(include_tasks):
+    """The item still holds the run's first end (FAILED) and the history read that would tell of
+    the redrive is refused: DescribeExecution says the run runs again, and the call waits for its
+    next end."""
+    harness, key = _joined(_failed_then_redriven_and_succeeded(), started_ago=2.5)
+    harness.sfn.history_failure = lambda at: AwsThrottled("slow down")
+
+    answer = _join(harness, key, wait_for_seconds=10, include_tasks=include_tasks)
+
+    assert (answer.http_status, answer.run.status) == (200, "COMPLETED")
+    assert answer.run.output == {"greeting": "Hello, Ada!", "version": 2}
+
+
+def test_a_joined_task_wait_with_every_read_refused_does_not_trust_the_items_old_end():
+    harness, key = _joined(_failed_then_redriven_and_succeeded(), started_ago=2.5)
+    harness.sfn.history_failure = lambda at: AwsThrottled("slow down")
+    harness.sfn.describe_failure = lambda at: AwsThrottled("slow down")
+
+    answer = _join(harness, key, wait_for_seconds=0, wait_until_task_ref=("greet",))
+
+    assert answer.run.status != "FAILED"  # the item's end predates the redrive: not answered
+    assert answer.http_status == 206
+
+
+@pytest.mark.parametrize("include_tasks", [True, False])
 def test_a_joined_run_redriven_after_its_recorded_end_is_answered_at_its_next_end(include_tasks):
     harness, key = _joined(_failed_then_redriven_and_succeeded(), started_ago=2.5)
 
@@ -899,7 +924,7 @@ def test_once_throttling_stops_the_next_task_read_pause_is_back_within_the_cap()
     assert answer.waited_seconds - ended <= TASK_CAP + READ_LATENCY
 
 
-def test_at_the_deadline_with_the_task_read_refused_the_items_end_is_used():
+def test_at_the_deadline_with_the_task_read_refused_step_functions_is_asked():
     events = _slow_steps(4)
     harness = Harness(events)
     harness.sfn.history_failure = lambda at: AwsThrottled("slow down")
@@ -909,7 +934,21 @@ def test_at_the_deadline_with_the_task_read_refused_the_items_end_is_used():
     body = answer.run.to_body()
     assert (answer.http_status, body["status"], body["signalTimeout"]) == (200, "COMPLETED", False)
     assert body["output"] == {"finished": True, "delaySeconds": 4}
-    assert answer.aws_calls["GetItem"] == 1  # only once the history could not say
+    assert (answer.aws_calls["DescribeExecution"], answer.aws_calls["GetItem"]) == (1, 0)
+
+
+def test_at_the_deadline_with_the_task_read_and_step_functions_refused_the_items_end_is_used():
+    events = _slow_steps(4)
+    harness = Harness(events)
+    harness.sfn.history_failure = lambda at: AwsThrottled("slow down")
+    harness.sfn.describe_failure = lambda at: AwsThrottled("slow down")
+
+    answer = harness.execute(workflow="slow_steps", wait_for_seconds=8, wait_until_task_ref=("final_step",))
+
+    body = answer.run.to_body()
+    assert (answer.http_status, body["status"], body["signalTimeout"]) == (200, "COMPLETED", False)
+    assert body["output"] == {"finished": True, "delaySeconds": 4}
+    assert answer.aws_calls["GetItem"] == 1  # only once Step Functions could not say
 
 
 def test_at_the_deadline_with_the_task_read_refused_and_no_end_the_call_answers_206():

@@ -25,7 +25,8 @@ class Settings(BaseModel):
     end_check_seconds: float = Field(default=15.0, gt=0, alias="END_CHECK_SECONDS")
     # Time kept back, from the Lambda's or API Gateway's time left, for the last history read
     # (tried once, 1 s to connect and 2 s to read: adapters/aws.py) and the answer.
-    answer_margin_seconds: float = Field(default=3.5, ge=0, alias="ANSWER_MARGIN_SECONDS")
+    # At least a waiting call's read stalled to both timeouts (3 s) plus the answer (0.25 s).
+    answer_margin_seconds: float = Field(default=3.5, ge=3.25, alias="ANSWER_MARGIN_SECONDS")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -13,7 +13,6 @@ its wait, and any call that nothing told of the end asks once more before it ans
 wait whose last history read was refused reads the item, then DescribeExecution).
 """
 
-import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,9 +141,17 @@ class RunWaiter:
     def _asked(self, wait: Wait, calls: Counter[str]) -> RunEnd | None:
         """The end as Step Functions tells it (DescribeExecution, tried once); None while the run
         runs, or when AWS refused: the caller then keeps what it knew."""
-        with contextlib.suppress(ServiceUnavailable):
-            return self._sfn.end_of(wait.execution_arn, calls)
-        return None
+        return self._ask(wait, calls)[0]
+
+    def _ask(self, wait: Wait, calls: Counter[str]) -> tuple[RunEnd | None, bool]:
+        """(the end DescribeExecution tells, or None while the run runs; whether AWS refused, or
+        there was no time to ask)."""
+        if not self._time_for_a_call(wait):
+            return None, True
+        try:
+            return self._sfn.end_of(wait.execution_arn, calls), False
+        except ServiceUnavailable:
+            return None, True
 
     def _answer_with(
         self, end: RunEnd, known: RunSnapshot, wait: Wait, cursor: HistoryCursor | None, calls: Counter[str]
@@ -164,6 +171,15 @@ class RunWaiter:
             return read  # the history is whole: the same end, with every task
         if read is not None and read.update_time > end.stop_date:
             return None  # events after the end: a redrive (a history that lags ends before it)
+        if read is None and wait.ask_first:
+            # A joined run's item may hold an end from before a redrive, and the history that
+            # would tell was refused: Step Functions is asked. Only if that is refused too is the
+            # item's end answered as it is.
+            asked, refused = self._ask(wait, calls)
+            if not refused:
+                if asked is None:
+                    return None  # running again: only a later end answers
+                end = asked
         if not end.output_known:  # the event had no room for it, and the history did not say it
             end = (self._asked(wait, calls) if self._time_for_a_call(wait) else None) or end
         # The history was refused, or does not show the end yet (its reads lag the event): the
@@ -189,9 +205,11 @@ class RunWaiter:
             if wait_is_over(run, wait.task_refs):
                 return run, False
             if last_look:
-                if refused:  # the history could not say: the item, or Step Functions, can
-                    end = self._signal(wait.execution_arn, calls)[0] if self._time_for_a_call(wait) else None
-                    end = end or (self._asked(wait, calls) if self._time_for_a_call(wait) else None)
+                if refused:  # the history could not say: Step Functions, or else the item, can
+                    end, asked_refused = self._ask(wait, calls)
+                    if end is None and asked_refused and not wait.ask_first and self._time_for_a_call(wait):
+                        # (A joined run's item may hold an end from before a redrive: not trusted.)
+                        end = self._signal(wait.execution_arn, calls)[0]
                     if end is not None:
                         return end.snapshot(run), False
                 return run, True

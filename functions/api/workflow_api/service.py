@@ -294,8 +294,12 @@ class WorkflowService:
                 mine = seen.claimed_by(owner, seen.version, self._wall() + self._lease)
                 calls["PutItem"] += 1
                 seen = self._keys.take_over(seen, mine, self._wall())
-                if seen is None and self._sfn.status_of(existing_arn, calls) is not None:
+                if seen is not None:
+                    continue
+                time_left.require_a_call("look for the run of the key's dead claimant")
+                if self._sfn.status_of(existing_arn, calls) is not None:
                     # The dead claimant got as far as starting the run: the key is simply started.
+                    time_left.require_a_call("mark the idempotency key started")
                     calls["PutItem"] += 1
                     self._keys.mark_started(mine)
                     seen = KeyRecord(mine.workflow, mine.key, mine.version, mine.generation, KeyState.STARTED)
@@ -304,6 +308,7 @@ class WorkflowService:
                 status = self._sfn.status_of(existing_arn, calls)
                 if status is not None and status.is_terminal:
                     mine = seen.claimed_by(owner, workflow.version, self._wall() + self._lease, seen.generation + 1)
+                    time_left.require_a_call("claim the idempotency key for a new run")
                     calls["PutItem"] += 1
                     seen = self._keys.claim_next(seen, mine)
                     continue

@@ -108,6 +108,7 @@ THROTTLING_CODES = frozenset(
         "TooManyRequestsException",
         "RequestLimitExceeded",
         "ProvisionedThroughputExceededException",
+        "KmsThrottlingException",  # a state machine encrypted with a customer-managed key
     }
 )
 

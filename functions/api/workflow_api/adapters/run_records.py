@@ -31,9 +31,9 @@ class RunRecords(TableItems):
             "priority": {"N": str(record.priority)},
             "expiresAt": self._expires_at(),
         }
-        if record.correlation_id is not None:
+        if record.correlation_id:
             # The keys of the table's index CORRELATED_INDEX (template.yaml): only runs with a
-            # correlationId are in it.
+            # correlationId are in it. An empty one is none: DynamoDB refuses an empty index key.
             item["correlationId"] = {"S": record.correlation_id}
             item["workflowName"] = {"S": workflow_id.split(".", 1)[0]}
         with dynamodb_errors():
