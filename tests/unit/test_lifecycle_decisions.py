@@ -16,7 +16,13 @@ from workflow_api.errors import (
     RunNotFound,
     WorkflowNotFound,
 )
-from workflow_api.lifecycle import MAX_REASON_CHARS, NOT_SUPPORTED, TERMINATED_ERROR, WorkflowLifecycle
+from workflow_api.lifecycle import (
+    MAX_CORRELATED,
+    MAX_REASON_CHARS,
+    NOT_SUPPORTED,
+    TERMINATED_ERROR,
+    WorkflowLifecycle,
+)
 from workflow_api.models import WorkflowRun
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:{}"
@@ -196,3 +202,24 @@ def test_status_is_conductors_workflow_status() -> None:
     }
     full = found.status(RUN, "r", include_output=True, include_variables=True).to_body()
     assert full["output"] == {"n": 5} and full["variables"] == {}
+
+
+def test_one_correlated_call_reads_at_most_max_correlated_runs_however_many_ids_it_names() -> None:
+    """Each run read is a history read of the account's 20 a second: 20 correlationIds of 100 runs
+    each would be 2,000 reads in one call without a budget shared by the whole call."""
+    ids = [f"hello_world.1.run{i}" for i in range(MAX_CORRELATED)]
+    service = FakeService({workflow_id: run(workflow_id, "RUNNING", i) for i, workflow_id in enumerate(ids)})
+    reads: list[str] = []
+    real_get = service.get
+
+    def counted(workflow_id: str, request_id: str, include_tasks: bool = True) -> Any:
+        reads.append(workflow_id)
+        return real_get(workflow_id, request_id, include_tasks)
+
+    service.get = counted  # type: ignore[method-assign]
+    found = lifecycle(FakeStepFunctions(), FakeRecords(ids), service)
+
+    many = found.correlated_many("hello_world", ["a", "b", "c"], "r", include_closed=True, include_tasks=False)
+
+    assert len(reads) == MAX_CORRELATED
+    assert [len(runs) for runs in many.values()] == [MAX_CORRELATED, 0, 0]

@@ -25,7 +25,8 @@ from .status import WorkflowStatus, from_step_functions
 
 # Step Functions' limits on StopExecution's cause (the reason) and error.
 MAX_REASON_CHARS = 32768
-# What one call reads at most: each correlated run costs a history read (a quota of 20/s an account).
+# What one call reads at most: each correlated run costs a history read (a quota of 20/s an account),
+# so one call reads at most MAX_CORRELATED runs, however many correlationIds it names.
 MAX_RUNNING = 1000
 MAX_CORRELATED = 100
 MAX_CORRELATION_IDS = 20
@@ -141,16 +142,32 @@ class WorkflowLifecycle:
     ) -> list[WorkflowRun]:
         """Conductor's ``GET /api/workflow/{name}/correlated/{correlationId}``: the runs of ``name``
         started with that correlationId, oldest first; only RUNNING ones unless ``include_closed``."""
+        return self._correlated(
+            name, correlation_id, request_id, include_closed=include_closed, include_tasks=include_tasks
+        )[0]
+
+    def _correlated(
+        self,
+        name: str,
+        correlation_id: str,
+        request_id: str,
+        *,
+        include_closed: bool,
+        include_tasks: bool,
+        most: int = MAX_CORRELATED,
+    ) -> tuple[list[WorkflowRun], int]:
+        """(the runs, how many were read: at most ``most``)."""
         self._catalog.resolve(name, None)  # an unknown name is a 404, as everywhere else
         runs: list[WorkflowRun] = []
-        for workflow_id in self._records.correlated(name, correlation_id, MAX_CORRELATED):
+        listed = self._records.correlated(name, correlation_id, most) if most > 0 else []
+        for workflow_id in listed:
             try:
                 run = self._service.get(workflow_id, request_id, include_tasks).run
             except RunNotFound:
                 continue  # recorded before a start that then failed: no run
             if include_closed or not WorkflowStatus(run.status).is_terminal:
                 runs.append(run)
-        return sorted(runs, key=lambda run: (run.create_time, run.workflow_id))
+        return sorted(runs, key=lambda run: (run.create_time, run.workflow_id)), len(listed)
 
     def correlated_many(
         self, name: str, correlation_ids: list[str], request_id: str, *, include_closed: bool, include_tasks: bool
@@ -162,12 +179,14 @@ class WorkflowLifecycle:
                 "Too many correlationIds",
                 [FieldError("body", f"at most {MAX_CORRELATION_IDS} correlationIds a call", len(unique))],
             )
-        return {
-            correlation_id: self.correlated(
-                name, correlation_id, request_id, include_closed=include_closed, include_tasks=include_tasks
+        answer: dict[str, list[WorkflowRun]] = {}
+        left = MAX_CORRELATED  # the reads of the whole call, not of each correlationId
+        for correlation_id in unique:
+            answer[correlation_id], read = self._correlated(
+                name, correlation_id, request_id, include_closed=include_closed, include_tasks=include_tasks, most=left
             )
-            for correlation_id in unique
-        }
+            left -= read
+        return answer
 
     # --- change a run ------------------------------------------------------------------------
 
