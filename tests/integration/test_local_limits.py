@@ -6,7 +6,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -19,33 +19,7 @@ from local_mode import limits
 from local_mode.aws import REGION
 from local_mode.server import LocalApiServer
 
-SETTINGS = (
-    "LOCAL_SFN_QUOTAS",
-    "LOCAL_LAMBDA_CONCURRENCY",
-    "LOCAL_EVENTBRIDGE_DELAY_MS",
-    "LOCAL_EVENTBRIDGE_LOSS",
-    "LOCAL_EVENTBRIDGE_SEED",
-)
 ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})  # each call is one API call: no retry hides a throttle
-
-
-@pytest.fixture
-def account(local_aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Sets limits for one test (env names as in docs/LOCAL_LIMITS.md); the session's settings after."""
-
-    def configure(**settings: str) -> None:
-        for name in SETTINGS:  # the shell's own settings do not leak in
-            monkeypatch.delenv(name, raising=False)
-        for name, value in settings.items():
-            monkeypatch.setenv(name, value)
-        limits.configure()
-        limits.reset()
-
-    limits.reset()
-    yield configure
-    monkeypatch.undo()
-    limits.configure()
-    limits.reset()
 
 
 def _botocore_client() -> Any:
@@ -87,9 +61,9 @@ def _run(local_aws: Any, name: str = "hello_world") -> str:
 
 
 def test_a_burst_past_get_execution_history_bucket_is_throttled_then_refills_at_the_rate(
-    local_aws: Any, account: Callable[..., None]
+    local_aws: Any, aws_limits: Callable[..., None]
 ) -> None:
-    account(LOCAL_SFN_QUOTAS="aws")
+    aws_limits(LOCAL_SFN_QUOTAS="aws")
     arn = _run(local_aws)
     client = _botocore_client()
     began, served = time.monotonic(), 0
@@ -121,8 +95,8 @@ def test_a_burst_past_get_execution_history_bucket_is_throttled_then_refills_at_
     assert limits.throttled() == {}
 
 
-def test_off_throttles_nothing(local_aws: Any, account: Callable[..., None]) -> None:
-    account(LOCAL_SFN_QUOTAS="off")
+def test_off_throttles_nothing(local_aws: Any, aws_limits: Callable[..., None]) -> None:
+    aws_limits(LOCAL_SFN_QUOTAS="off")
     arn = _run(local_aws)
     client = _botocore_client()
     for _ in range(330):  # past DescribeExecution's bucket of 300 (and its 15 a second)
@@ -132,9 +106,9 @@ def test_off_throttles_nothing(local_aws: Any, account: Callable[..., None]) -> 
 
 
 def test_a_custom_spec_applies_to_every_client_and_keeps_aws_figures_for_the_rest(
-    local_aws: Any, account: Callable[..., None]
+    local_aws: Any, aws_limits: Callable[..., None]
 ) -> None:
-    account(LOCAL_SFN_QUOTAS="DescribeExecution=3/0.5")
+    aws_limits(LOCAL_SFN_QUOTAS="DescribeExecution=3/0.5")
     assert limits.quotas.quotas == {**limits.AWS_QUOTAS, "DescribeExecution": limits.Quota(3, 0.5)}
     arn = _run(local_aws)  # StartExecution keeps AWS's bucket
     boto3_client = boto3.client("stepfunctions", region_name=REGION, config=ONE_ATTEMPT)
@@ -161,9 +135,9 @@ def test_a_bad_setting_is_refused_by_name() -> None:
 
 
 def test_a_task_throttled_by_lambda_concurrency_is_retried_per_its_asl_retry(
-    local_aws: Any, account: Callable[..., None]
+    local_aws: Any, aws_limits: Callable[..., None]
 ) -> None:
-    account(LOCAL_LAMBDA_CONCURRENCY="1", LOCAL_EVENTBRIDGE_DELAY_MS="0")
+    aws_limits(LOCAL_LAMBDA_CONCURRENCY="1", LOCAL_EVENTBRIDGE_DELAY_MS="0")
     greet = local_aws.functions["GreetFunction"].name
     client = boto3.client("stepfunctions", region_name=REGION)
     with limits.lambdas.invocation(local_aws.api_function.name):  # the API function holds the one slot
@@ -181,9 +155,9 @@ def test_a_task_throttled_by_lambda_concurrency_is_retried_per_its_asl_retry(
 
 
 def test_reserved_concurrency_caps_a_function_and_is_taken_from_the_others(
-    local_aws: Any, account: Callable[..., None]
+    local_aws: Any, aws_limits: Callable[..., None]
 ) -> None:
-    account(LOCAL_LAMBDA_CONCURRENCY="3")
+    aws_limits(LOCAL_LAMBDA_CONCURRENCY="3")
     lambdas = limits.lambdas
     lambdas.reserve("reserved-fn", 1)
     try:
@@ -211,9 +185,9 @@ def test_a_reservation_comes_from_the_template_and_an_fn_if_to_novalue_reserves_
 
 
 def test_the_api_function_over_its_limit_gets_api_gateway_answer_over_http(
-    local_aws: Any, account: Callable[..., None]
+    local_aws: Any, aws_limits: Callable[..., None]
 ) -> None:
-    account(LOCAL_LAMBDA_CONCURRENCY="1")
+    aws_limits(LOCAL_LAMBDA_CONCURRENCY="1")
     server = LocalApiServer(("127.0.0.1", 0), local_aws)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
@@ -248,9 +222,9 @@ def run_status_calls(local_aws: Any, monkeypatch: pytest.MonkeyPatch) -> dict[st
 
 
 def test_the_status_change_reaches_its_target_no_sooner_than_the_delay(
-    local_aws: Any, account: Callable[..., None], run_status_calls: dict[str, float]
+    local_aws: Any, aws_limits: Callable[..., None], run_status_calls: dict[str, float]
 ) -> None:
-    account(LOCAL_EVENTBRIDGE_DELAY_MS="300")
+    aws_limits(LOCAL_EVENTBRIDGE_DELAY_MS="300")
     client = boto3.client("stepfunctions", region_name=REGION)
     arn = _run(local_aws)
     stopped = _finished(client, arn)["stopDate"].timestamp()
@@ -261,9 +235,9 @@ def test_the_status_change_reaches_its_target_no_sooner_than_the_delay(
 
 
 def test_lose_next_drops_one_event(
-    local_aws: Any, account: Callable[..., None], run_status_calls: dict[str, float]
+    local_aws: Any, aws_limits: Callable[..., None], run_status_calls: dict[str, float]
 ) -> None:
-    account(LOCAL_EVENTBRIDGE_DELAY_MS="0")
+    aws_limits(LOCAL_EVENTBRIDGE_DELAY_MS="0")
     client = boto3.client("stepfunctions", region_name=REGION)
     limits.eventbridge.lose_next(1)
     lost = _run(local_aws)
@@ -275,8 +249,8 @@ def test_lose_next_drops_one_event(
     assert (limits.eventbridge.delivered(), limits.eventbridge.dropped()) == (1, 1)
 
 
-def test_loss_is_a_seeded_fraction(local_aws: Any, account: Callable[..., None]) -> None:
-    account(LOCAL_EVENTBRIDGE_LOSS="0.5", LOCAL_EVENTBRIDGE_SEED="7", LOCAL_EVENTBRIDGE_DELAY_MS="0")
+def test_loss_is_a_seeded_fraction(local_aws: Any, aws_limits: Callable[..., None]) -> None:
+    aws_limits(LOCAL_EVENTBRIDGE_LOSS="0.5", LOCAL_EVENTBRIDGE_SEED="7", LOCAL_EVENTBRIDGE_DELAY_MS="0")
     for _ in range(200):
         limits.eventbridge.publish([])
     first = limits.eventbridge.dropped()
@@ -288,8 +262,8 @@ def test_loss_is_a_seeded_fraction(local_aws: Any, account: Callable[..., None])
     assert "EventBridge loss 50% (seed 7)" in limits.describe()
 
 
-def test_defaults_are_aws_figures(account: Callable[..., None]) -> None:
-    account()
+def test_defaults_are_aws_figures(aws_limits: Callable[..., None]) -> None:
+    aws_limits()
     assert limits.describe() == (
         "AWS limits: Step Functions quotas (us-east-1), Lambda concurrency 1000, EventBridge delay 129 ms"
     )
