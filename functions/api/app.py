@@ -15,7 +15,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from token_app import router as token_router
 
 from workflow_api import http_errors, openapi
 from workflow_api.config import settings
@@ -38,8 +37,6 @@ from workflow_api.waiting import gateway_seconds_left
 from workflow_api.wiring import build_lifecycle, build_service
 
 app = APIGatewayRestResolver(enable_validation=True)
-# POST /api/token, so the OpenAPI document has it; deployed, TokenFunction alone serves it.
-app.include_router(token_router)
 INCLUDE_TASKS = (
     "false: the answer has no `tasks`. An execute call then reads nothing of Step Functions once its"
     " run's end has been signalled, so it does not spend the account's history-read quota."
@@ -449,9 +446,19 @@ for _method, _suffix, _operation, _operation_id in (
     _refuse(_method, _suffix, _operation, _operation_id)
 
 
+@cache
+def _with_token_route() -> APIGatewayRestResolver:
+    """``app`` with POST /api/token, for the document only: deployed, TokenFunction alone serves it,
+    so the API function does not import key auth (~9 ms of its cold start) for a route it never gets."""
+    from token_app import router as token_router
+
+    app.include_router(token_router)
+    return app
+
+
 def openapi_document() -> dict[str, Any]:
     """The routes' OpenAPI document (local mode serves it at /api/openapi.json)."""
-    return openapi.openapi_document(app)
+    return openapi.openapi_document(_with_token_route())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
