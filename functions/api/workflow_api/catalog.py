@@ -7,6 +7,10 @@ from threading import Lock
 
 from .errors import RunNotFound, WorkflowNotFound
 
+# Every run this API starts is named with this prefix: the end-of-run rule (template.yaml) matches
+# it, so the runs other teams start on the same state machines cost this stack nothing.
+RUN_NAME_PREFIX = "conductor-"
+
 # An execution name is ours (uuid hex, or derived from an idempotency key): letters, digits, - and _.
 _WORKFLOW_ID = re.compile(
     r"^(?P<name>[A-Za-z0-9_-]{1,80})\.(?P<version>[1-9][0-9]{0,9})\.(?P<run>[A-Za-z0-9_-]{1,80})$"

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from .catalog import RUN_NAME_PREFIX
 from .models import Strategy
 
 
@@ -62,7 +63,7 @@ def first_claim(workflow: str, key: str, version: int, owner: str, lease_until: 
 def execution_name(workflow: str, key: str, generation: int) -> str:
     """<= 80 characters of [0-9a-z-]: safe for Step Functions whatever the key holds."""
     digest = hashlib.sha256(f"{workflow}\0{key}".encode()).hexdigest()[:48]
-    return f"k{digest}-{generation}"
+    return f"{RUN_NAME_PREFIX}k{digest}-{generation}"
 
 
 def decide(record: KeyRecord, strategy: Strategy, now: float) -> Move:

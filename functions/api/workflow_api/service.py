@@ -13,7 +13,7 @@ from .adapters.aws import CALL_WORST_SECONDS
 from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecord, RunRecords
 from .adapters.stepfunctions import HistoryCursor, StartedExecution, StepFunctionsGateway
-from .catalog import WorkflowCatalog, WorkflowVersion
+from .catalog import RUN_NAME_PREFIX, WorkflowCatalog, WorkflowVersion
 from .errors import (
     FieldError,
     IdempotencyConflict,
@@ -235,7 +235,7 @@ class WorkflowService:
         workflow_input = encode_input(command.input)
         record = RunRecord(command.correlation_id, command.priority)
         if options.idempotency_key is None or options.on_conflict is None:
-            return self._start(workflow, uuid.uuid4().hex, workflow_input, record, calls, time_left)
+            return self._start(workflow, RUN_NAME_PREFIX + uuid.uuid4().hex, workflow_input, record, calls, time_left)
         return self._start_with_key(
             workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls, time_left
         )
