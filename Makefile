@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.12 "env PYENV_VERSION=3.12.1 python3" python3; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint fmt invoke bench validate build clean fuzz keys
+.PHONY: help run test lint fmt invoke bench validate build clean fuzz keys new-workflow
 
 help:
 	@echo "make run                      local API on http://127.0.0.1:$(PORT)/api (no Docker, no AWS)"
@@ -17,6 +17,7 @@ help:
 	@echo "make invoke EVENT=events/x.json   one API Gateway event through the handler (like sam local invoke)"
 	@echo "  FUNCTION=RunStatusFunction        another function of the template, e.g. with events/run_status_change.json"
 	@echo "make keys ARGS='--stack S create'  API keys of a stack with AuthType CONDUCTOR_KEYS (create|revoke ID|list)"
+	@echo "make new-workflow NAME=x      a workflow of your own: ASL file, task function, tagged state machine"
 	@echo "make validate                 sam validate --lint and the auth transform check (SAM CLI in .venv-sam)"
 
 $(STAMP): requirements-dev.txt functions/api/requirements.txt
@@ -53,6 +54,12 @@ fuzz: $(STAMP)
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful \
 	FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM$$RANDOM} FUZZ_TIMEOUT=3000 \
 	$(BIN)/python -m pytest tests/e2e/test_fuzz.py --timeout 3600 $(PYTEST_ARGS)
+
+# A workflow of this stack: statemachine/NAME.v1.asl.json, functions/NAME/, and its resources in
+# template.yaml (README "Add your workflow"). The standard library only: no .venv needed.
+new-workflow:
+	@test -n "$(NAME)" || { echo "usage: make new-workflow NAME=order_review"; exit 2; }
+	$(PYTHON) scripts/new_workflow.py $(NAME)
 
 # Conductor API keys (AuthType CONDUCTOR_KEYS): e.g. make keys ARGS="--stack workflow-sync create".
 keys: $(STAMP)

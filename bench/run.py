@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import catalog
 import load
 import sustained
 from botocore.handlers import BUILTIN_HANDLERS
@@ -288,22 +289,20 @@ def long_history_machine(aws: Any) -> str:
             "pause": {"Type": "Wait", "Seconds": 2, "End": True},
         },
     }
-    return str(aws.add_state_machine("bench-long-history", definition))
+    tags = {"workflow:name": "bench_long_history", "workflow:version": "1"}  # a workflow of the API's
+    return str(aws.add_state_machine("bench-long-history", definition, tags))
 
 
-def workflow_service(extra_machines: dict[str, dict[int, str]]) -> Any:
-    """As app.workflow_service builds it, with the bench's extra state machine in the catalog."""
-    from workflow_api.adapters.stepfunctions import StepFunctionsGateway
-    from workflow_api.catalog import WorkflowCatalog
+def workflow_service() -> Any:
+    """As app.workflow_service builds it: its catalog finds the bench's tagged state machine too."""
     from workflow_api.config import settings
     from workflow_api.wiring import build_service
 
-    config = settings()
-    stepfunctions = StepFunctionsGateway()
-    catalog = WorkflowCatalog({**config.workflow_state_machines, **extra_machines}, stepfunctions.task_refs)
-    for name in catalog.names:  # task refs are read once per cold start, not by each request
+    service = build_service(settings())
+    catalog = service.catalog
+    for name in catalog.names:  # task refs are read once per catalog reading, not by each request
         catalog.task_refs(catalog.resolve(name, None))
-    return build_service(config, stepfunctions=stepfunctions, catalog=catalog)
+    return service
 
 
 def one_request(
@@ -365,8 +364,7 @@ def summarize_calls(label: str, samples: list[dict[str, Any]]) -> dict[str, Any]
 
 def calls_per_request(aws: Any) -> tuple[list[dict[str, Any]], str]:
     long_arn = long_history_machine(aws)
-    machines = {"bench_long_history": {1: long_arn}}
-    service = workflow_service(machines)
+    service = workflow_service()
     cases: list[tuple[str, dict[str, Any]]] = []
     for delay in CALL_DELAYS:
         cases.append((f"slow_steps {delay} s", {}))
@@ -467,8 +465,8 @@ def where_time_goes(aws: Any, url: str, sfn: Any, long_arn: str) -> dict[str, fl
         if connection is not kept:
             connection.close()
 
-    machines = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])
-    slow = sfn.list_executions(stateMachineArn=machines["slow_steps"]["1"], statusFilter="SUCCEEDED")["executions"]
+    slow_steps = aws.state_machine_arn("slow_steps", 1)
+    slow = sfn.list_executions(stateMachineArn=slow_steps, statusFilter="SUCCEEDED")["executions"]
     long = sfn.list_executions(stateMachineArn=long_arn, statusFilter="SUCCEEDED")["executions"]
     slow_arn, long_run = slow[0]["executionArn"], long[0]["executionArn"]
 
@@ -838,6 +836,9 @@ def render(result: dict[str, Any]) -> str:
             f"   package (manylinux2014_aarch64, cp3.12, + functions/api): {package['unzipped_mb']} MB unzipped,"
             f" {package['zipped_mb']} MB zipped; biggest: {biggest}"
         )
+    if "catalog" in result:
+        out += ["", f"6. Finding the workflows: one reading of the tags (median of {catalog.REPEATS})"]
+        out += [f"   {line}" for line in catalog.render(result["catalog"])]
     lags = {(r["delay_s"], r["client"]): r["lag_ms"]["median"] for r in result["lag"]}
     plain = " / ".join(f"{lags[(d, 'ours')] / lags[(d, 'baseline')]:.1f}x" for d in LAG_DELAYS)
     like_for_like = " / ".join(f"{lags[(d, 'ours')] / lags[(d, 'baseline_history')]:.1f}x" for d in LAG_DELAYS)
@@ -865,7 +866,7 @@ def main() -> None:
         progress(f"local API on {url}; {sustained.describe_limits()}")
         result["limits"] = sustained.describe_limits()
         sfn = boto3.client("stepfunctions")
-        slow_steps = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+        slow_steps = aws.state_machine_arn("slow_steps", 1)
         baseline_machine = unwatched_copy(sfn, slow_steps)
         lag_ours(url, sfn, slow_steps, 0)  # warm: first Lambda imports, first clients
         lag_baseline(sfn, baseline_machine, 0)
@@ -881,7 +882,8 @@ def main() -> None:
         fresh_account()
         result["costs"] = where_time_goes(aws, url, sfn, long_arn)
         result["cold_start"] = handler_import(dict(aws.environment))
-    progress("handler import: done; sizing the Lambda package with pip")
+    result["catalog"] = catalog.catalog_section()  # its own moto, once local mode's has stopped
+    progress("handler import, catalog: done; sizing the Lambda package with pip")
     result["package"] = package_size()
     result["took_s"] = time.monotonic() - began
     result["load_after"] = " ".join(f"{load:.2f}" for load in os.getloadavg())

@@ -244,7 +244,7 @@ def _run_dates(aws: Any, workflow_ids: list[str]) -> dict[str, tuple[float | Non
     """(startDate, stopDate) as epoch seconds from moto's backend, not through the API (and its quota)."""
     from moto.stepfunctions.responses import get_backend
 
-    machine = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+    machine = aws.state_machine_arn("slow_steps", 1)
     backend = get_backend(machine.split(":")[4], machine.split(":")[3])
     dates: dict[str, tuple[float | None, float | None]] = {}
     for workflow_id in workflow_ids:
@@ -264,7 +264,7 @@ def _epoch(moment: Any) -> float | None:
 
 
 def _arn(aws: Any, workflow_id: str) -> str:
-    machine = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+    machine = aws.state_machine_arn("slow_steps", 1)
     return machine.replace(":stateMachine:", ":execution:") + ":" + workflow_id.split(".", 2)[2]
 
 
@@ -292,7 +292,7 @@ def settle(aws: Any) -> float:
     due, so a row does not inherit the work of the one before; answers the seconds waited."""
     from moto.stepfunctions.responses import get_backend
 
-    machine = json.loads(aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+    machine = aws.state_machine_arn("slow_steps", 1)
     backend = get_backend(machine.split(":")[4], machine.split(":")[3])
     limits = _limits()
     began = time.monotonic()

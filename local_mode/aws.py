@@ -110,9 +110,10 @@ def _serialized(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """EventBridge's exact-value matching: every key of the pattern is in the event, and its value
-    is one of the listed values (or, for an object, matches it). Local mode knows no other
-    operators; a template that used one would fail here loudly rather than match wrongly."""
+    """EventBridge's matching: every key of the pattern is in the event, and its value is one of
+    the listed options (or, for an object, matches it). An option is an exact value or
+    ``{"prefix": "..."}``. Local mode knows no other operators; a template that used one would
+    fail here loudly rather than match wrongly."""
     for key, wanted in pattern.items():
         if key not in event:
             return False
@@ -120,12 +121,17 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
         if isinstance(wanted, dict):
             if not isinstance(value, dict) or not matches(wanted, value):
                 return False
-        elif all(isinstance(option, str | int | float | bool) for option in wanted):
-            if value not in wanted:
-                return False
-        else:
-            raise NotImplementedError(f"local mode matches exact values only, not {wanted!r}")
+        elif not any(_option_matches(option, value) for option in wanted):
+            return False
     return True
+
+
+def _option_matches(option: Any, value: Any) -> bool:
+    if isinstance(option, str | int | float | bool):
+        return bool(value == option)
+    if isinstance(option, dict) and set(option) == {"prefix"}:
+        return isinstance(value, str) and value.startswith(option["prefix"])
+    raise NotImplementedError(f"local mode matches exact values and prefixes only, not {option!r}")
 
 
 def _epoch_millis(moment: datetime | None) -> int | None:
@@ -166,8 +172,9 @@ def _deliver(function: Any, event: dict[str, Any]) -> None:
         function.invoke(event)
     except limits.LambdaThrottled:
         raise  # Lambda's asynchronous queue tries it again (limits.eventbridge)
-    except Exception as exc:  # noqa: BLE001 - EventBridge would retry; waiters fall back to history
+    except Exception as exc:  # Lambda retries it, then sends it to the on-failure destination (limits.eventbridge)
         print(f"EventBridge target {function.name} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise limits.TargetFailed(function.name, function.arn, event, exc) from exc
 
 
 def _publish_status_change(execution: Any) -> None:
@@ -286,8 +293,25 @@ class LocalAws:
 
     @property
     def workflows(self) -> dict[str, list[int]]:
-        machines = json.loads(self.environment.get("WORKFLOW_STATE_MACHINES", "{}"))
-        return {name: sorted(int(v) for v in versions) for name, versions in sorted(machines.items())}
+        """The workflows the API finds now (the state machines tagged as such), and their versions."""
+        return {name: sorted(versions) for name, versions in sorted(self.tagged_state_machines().items())}
+
+    def state_machine_arn(self, workflow: str, version: int) -> str:
+        """The state machine tagged as ``workflow`` ``version``."""
+        return self.tagged_state_machines()[workflow][version]
+
+    @staticmethod
+    def tagged_state_machines() -> dict[str, dict[int, str]]:
+        """name -> version -> ARN, as the Tagging API lists them now (the API's own catalog caches it)."""
+        found: dict[str, dict[int, str]] = {}
+        pages = boto3.client("resourcegroupstaggingapi", region_name=REGION).get_paginator("get_resources")
+        for page in pages.paginate(ResourceTypeFilters=["states:stateMachine"], TagFilters=[{"Key": "workflow:name"}]):
+            for resource in page["ResourceTagMappingList"]:
+                tags = {tag["Key"]: tag["Value"] for tag in resource["Tags"]}
+                found.setdefault(tags["workflow:name"], {})[int(tags.get("workflow:version", "0"))] = resource[
+                    "ResourceARN"
+                ]
+        return found
 
     def invoke_api(self, event: Mapping[str, Any], function: str | None = None) -> dict[str, Any]:
         """The API function, or ``function`` (a route's logical id, e.g. TokenFunction)."""
@@ -295,19 +319,17 @@ class LocalAws:
         result: dict[str, Any] = target.invoke(dict(event))
         return result
 
-    def add_state_machine(self, name: str, definition: Mapping[str, Any]) -> str:
-        """Create a state machine the template does not have, wired as if it did: the template's
-        EventBridge rules that list state machines list it too, so its runs' ends reach
-        run_status (the bench's long-history machine). Answers its ARN."""
+    def add_state_machine(self, name: str, definition: Mapping[str, Any], tags: Mapping[str, str] | None = None) -> str:
+        """Create a state machine the template does not have, as another stack would (the bench's
+        long-history machine, the tests' runtime workflows); ``tags`` make it a workflow
+        (``workflow:name``, ``workflow:version``). Answers its ARN."""
         client = boto3.client("stepfunctions", region_name=REGION)
         arn: str = client.create_state_machine(
-            name=name, definition=json.dumps(definition), roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{name}"
+            name=name,
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{name}",
+            tags=[{"key": key, "value": value} for key, value in (tags or {}).items()],
         )["stateMachineArn"]
-        mine = set(map(id, self.functions.values()))
-        for pattern, function in _RULES:
-            machines = pattern.get("detail", {}).get("stateMachineArn")
-            if id(function) in mine and isinstance(machines, list):
-                machines.append(arn)
         return arn
 
     # --- building ----------------------------------------------------------------------------------
@@ -418,6 +440,8 @@ class LocalAws:
                 definition=definition,
                 roleArn=f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{lid}Role",
                 type=props.get("Type", "STANDARD"),
+                # The workflow:name and workflow:version tags: how the API finds its workflows.
+                tags=[{"key": k, "value": str(v)} for k, v in resolver.resolve(props.get("Tags", {})).items()],
             )
 
     def _set_environ(self, values: Mapping[str, str]) -> None:

@@ -33,7 +33,16 @@ read when local mode starts (``configure``), so what local mode measures is what
     effort (EventBridge Events Reference, "AWS Step Functions events": "Delivery type: Best effort").
 ``LOCAL_EVENTBRIDGE_LOSS`` (default 0) and ``LOCAL_EVENTBRIDGE_SEED`` (default 0)
     The fraction of those events lost, drawn from ``random.Random(seed)``. ``eventbridge.lose_next(n)``
-    loses the next n, for tests.
+    loses the next n, for tests. ``eventbridge.duplicate_next(n)`` delivers the next n twice (delivery
+    is at least once), and ``eventbridge.hold_next(n)`` holds the next n back until
+    ``eventbridge.release_held()`` delivers them, late: after a newer end of the same run (a
+    redriven one), out of order.
+
+EventBridge invokes its Lambda targets asynchronously, and local mode handles a delivered event
+as Lambda's queue does (AWS Lambda Developer Guide, "How Lambda handles errors and retries with
+asynchronous invocation"): a throttled one is tried again for up to 6 hours; one the function
+fails on is tried twice more, 1 then 2 minutes later, then goes to the function's on-failure
+destination (``dead_letters``: template.yaml's EventInvokeConfig), not lost.
 """
 
 import heapq
@@ -51,6 +60,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from moto.core.exceptions import AWSError
+
+from . import dead_letters
 
 REGION_FIGURES = "us-east-1"
 
@@ -76,6 +87,9 @@ AWS_EVENTBRIDGE_DELAY_MS = 129.33
 # queue and is tried again, from 1 s after the first attempt up to 5 min apart, for up to 6 hours
 # (AWS Lambda Developer Guide, https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 ASYNC_RETRY_FIRST_S, ASYNC_RETRY_MAX_S, ASYNC_RETRY_FOR_S = 1.0, 300.0, 6 * 3600.0
+# An event the function fails on (an error, a timeout) is tried twice more, one minute then two
+# minutes later (same page); then Lambda gives it to the on-failure destination, if any.
+ASYNC_ERROR_WAITS_S = (60.0, 120.0)
 
 
 class ThrottlingException(AWSError):
@@ -105,6 +119,14 @@ class LambdaThrottled(Exception):
     def __init__(self, function: str, reason: str) -> None:
         super().__init__(f"{function}: {reason}")
         self.function, self.reason = function, reason
+
+
+class TargetFailed(Exception):
+    """A function invoked asynchronously failed on ``event`` (its handler raised)."""
+
+    def __init__(self, function_name: str, function_arn: str, event: Mapping[str, Any], error: BaseException) -> None:
+        super().__init__(f"{function_name}: {type(error).__name__}: {error}")
+        self.function_name, self.function_arn, self.event, self.error = function_name, function_arn, event, error
 
 
 # --- Step Functions quotas -------------------------------------------------------------------------
@@ -294,8 +316,9 @@ class EventBridgeDelivery:
         self.delay_s = AWS_EVENTBRIDGE_DELAY_MS / 1000
         self.loss, self.seed = 0.0, 0
         self._random = _losses(0)
-        self._lose_next = 0
-        self._delivered = self._dropped = 0
+        self._lose_next = self._duplicate_next = self._hold_next = 0
+        self._held: list[Sequence[Callable[[], None]]] = []
+        self._delivered = self._dropped = self._given_up = 0
         self._due: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._wake = threading.Condition()
@@ -311,15 +334,46 @@ class EventBridgeDelivery:
         with self._wake:
             self._lose_next += n
 
+    def duplicate_next(self, n: int = 1) -> None:
+        """The next ``n`` events are delivered twice, the copy one delay after the first: EventBridge
+        delivers at least once."""
+        with self._wake:
+            self._duplicate_next += n
+
+    def hold_next(self, n: int = 1) -> None:
+        """The next ``n`` events are held back until ``release_held``: a delivery that comes late,
+        after a newer event of the same run (out of order)."""
+        with self._wake:
+            self._hold_next += n
+
+    def held(self) -> int:
+        """Events held back now (``hold_next``), not yet released."""
+        with self._wake:
+            return len(self._held)
+
+    def release_held(self) -> int:
+        """Deliver the held events now, oldest first; answers how many there were."""
+        with self._wake:
+            held, self._held = self._held, []
+        for targets in held:
+            self._deliver(targets)
+        return len(held)
+
     def delivered(self) -> int:
         return self._delivered
 
     def dropped(self) -> int:
         return self._dropped
 
+    def given_up(self) -> int:
+        """Events a target failed on until Lambda gave them up (to the on-failure destination)."""
+        return self._given_up
+
     def reset(self) -> None:
         with self._wake:
-            self._lose_next = self._delivered = self._dropped = 0
+            self._lose_next = self._duplicate_next = self._hold_next = 0
+            self._delivered = self._dropped = self._given_up = 0
+            self._held.clear()
             self._random = _losses(self.seed)
 
     def drop_pending(self) -> None:
@@ -327,6 +381,7 @@ class EventBridgeDelivery:
         (delivered later, a target would run in an environment that no longer has its settings)."""
         with self._wake:
             self._due.clear()
+            self._held.clear()
 
     def publish(self, targets: Sequence[Callable[[], None]]) -> None:
         """One event for ``targets`` (each invokes one rule's target with it); returns at once."""
@@ -336,7 +391,14 @@ class EventBridgeDelivery:
                 self._lose_next = max(0, self._lose_next - 1)
                 self._dropped += 1
                 return
-        self._at(time.monotonic() + self.delay_s, lambda: self._deliver(targets))
+            if self._hold_next > 0:
+                self._hold_next -= 1
+                self._held.append(targets)
+                return
+            copies = 2 if self._duplicate_next > 0 else 1
+            self._duplicate_next = max(0, self._duplicate_next - 1)
+        for copy in range(1, copies + 1):
+            self._at(time.monotonic() + copy * self.delay_s, lambda: self._deliver(targets))
 
     def _deliver(self, targets: Sequence[Callable[[], None]]) -> None:
         with self._wake:
@@ -344,14 +406,22 @@ class EventBridgeDelivery:
         for target in targets:
             self._attempt(target, first=time.monotonic(), wait_s=ASYNC_RETRY_FIRST_S)
 
-    def _attempt(self, target: Callable[[], None], first: float, wait_s: float) -> None:
+    def _attempt(self, target: Callable[[], None], first: float, wait_s: float, failures: int = 0) -> None:
         def run() -> None:
             try:
                 target()
             except LambdaThrottled:
                 if time.monotonic() + wait_s - first <= ASYNC_RETRY_FOR_S:
                     retry = min(wait_s * 2, ASYNC_RETRY_MAX_S)
-                    self._at(time.monotonic() + wait_s, lambda: self._attempt(target, first, retry))
+                    self._at(time.monotonic() + wait_s, lambda: self._attempt(target, first, retry, failures))
+            except TargetFailed as failed:
+                if failures < len(ASYNC_ERROR_WAITS_S):
+                    again = time.monotonic() + ASYNC_ERROR_WAITS_S[failures]
+                    self._at(again, lambda: self._attempt(target, first, wait_s, failures + 1))
+                    return
+                with self._wake:
+                    self._given_up += 1
+                dead_letters.keep(failed.function_name, failed.function_arn, failed.event, failed.error, failures + 1)
 
         threading.Thread(target=run, name="eventbridge", daemon=True).start()
 

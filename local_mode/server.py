@@ -28,6 +28,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
 from . import limits
+from . import template as cfn
 from .aws import LocalAws
 from .gateway import Router, proxy_event
 from .key_auth import LocalAuthorizer, configured_keys, stack_parameters, store_keys
@@ -257,9 +258,9 @@ def _loopback(host: str) -> str:
     raise SystemExit(f"local mode listens on loopback only (127.0.0.0/8 or ::1), not {host}")
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, template: Path = cfn.TEMPLATE) -> None:
     keys = configured_keys(os.environ)
-    aws = LocalAws(parameters=stack_parameters(keys)).start()
+    aws = LocalAws(template, parameters=stack_parameters(keys)).start()
     store_keys(aws, keys)
     server = LocalApiServer((_loopback(host), port), aws)
 
@@ -292,8 +293,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--template", type=Path, default=cfn.TEMPLATE, help="the SAM template to run (template.yaml)")
     args = parser.parse_args()
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.template.resolve())
 
 
 if __name__ == "__main__":

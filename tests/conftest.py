@@ -55,11 +55,12 @@ def local_server() -> Iterator[LocalServer]:
 
 
 @contextlib.contextmanager
-def running_local_server(extra_env: dict[str, str] | None = None) -> Iterator[LocalServer]:
-    """``make run``'s server with ``extra_env`` (e.g. LOCAL_CONDUCTOR_KEYS) on a free loopback port."""
+def running_local_server(extra_env: dict[str, str] | None = None, *args: str) -> Iterator[LocalServer]:
+    """``make run``'s server with ``extra_env`` (e.g. LOCAL_CONDUCTOR_KEYS) and ``args`` (e.g.
+    --template) on a free loopback port."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_mode.server", "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-m", "local_mode.server", "--host", "127.0.0.1", "--port", "0", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ REFUSED = [case for case in LAMBDA_CASES if not case.starts]
 def executions(local_aws: Any) -> int:
     client = boto3.client("stepfunctions", region_name=REGION)
     paginator = client.get_paginator("list_executions")
-    machines: dict[str, dict[str, str]] = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])
+    machines = {name: {v: local_aws.state_machine_arn(name, v) for v in vs} for name, vs in local_aws.workflows.items()}
     return sum(
         len(page["executions"])
         for versions in machines.values()

@@ -92,7 +92,7 @@ def arrived_seconds_ago(seconds: float, wait: str, delay_seconds: int) -> dict[s
 
 
 def slow_steps_runs(local_aws: Any) -> set[str]:
-    machine = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])["slow_steps"]["1"]
+    machine = local_aws.state_machine_arn("slow_steps", 1)
     listed = boto3.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"]
     return {execution["name"] for execution in listed}
 

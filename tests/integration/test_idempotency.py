@@ -1,8 +1,10 @@
 """Idempotency on the template's stack in moto: the matrix, crashes at each point, throttling,
-and a property test of the whole decision path against a model of SPEC's matrix."""
+a property test of the whole decision path against a model of SPEC's matrix, and a key bound to
+the request it was made for (422 for any other, nothing started; the race of different inputs)."""
 
 import contextlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +21,8 @@ from tests.conftest import load_event
 from workflow_api.adapters.idempotency_store import IdempotencyStore
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
 from workflow_api.config import Settings
-from workflow_api.errors import IdempotencyConflict, ServiceUnavailable
+from workflow_api.errors import IdempotencyConflict, IdempotencyKeyReused, ServiceUnavailable
+from workflow_api.idempotency import KeyRecord, KeyState
 from workflow_api.parameters import RunOptions
 from workflow_api.service import StartCommand, WorkflowService
 from workflow_api.wiring import build_service
@@ -65,7 +68,7 @@ def make_service(local_aws: Any, wall: Clock) -> Iterator[Callable[..., Workflow
 
 
 def executions(local_aws: Any, workflow: str, version: int) -> list[str]:
-    arn = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[workflow][str(version)]
+    arn = local_aws.state_machine_arn(workflow, version)
     listed = boto3.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
     return [e["name"] for e in listed]
 
@@ -108,15 +111,16 @@ def test_matrix(
 ) -> None:
     service = make_service()
     key = f"matrix-{uuid.uuid4()}"
+    delay = 3 if existing == "running" else 0  # one request throughout: the key is bound to it
     first = None
     if existing == "running":
-        first = service.execute(command(key, "FAIL", "slow_steps", wait=0, delaySeconds=3), lambda: 30.0)
+        first = service.execute(command(key, "FAIL", "slow_steps", wait=0, delaySeconds=delay), lambda: 30.0)
         assert first.http_status == 206
     elif existing == "ended":
-        first = run(service, command(key, "FAIL", "slow_steps", delaySeconds=0))
+        first = run(service, command(key, "FAIL", "slow_steps", delaySeconds=delay))
         assert first.run.status == "COMPLETED"
     try:
-        answer = service.execute(command(key, strategy, "slow_steps", wait=1, delaySeconds=0), lambda: 30.0)
+        answer = service.execute(command(key, strategy, "slow_steps", wait=1, delaySeconds=delay), lambda: 30.0)
     except IdempotencyConflict as conflict:
         assert expected == 409
         assert first is not None and conflict.workflow_id == first.run.workflow_id
@@ -194,8 +198,10 @@ def test_crash_after_start_before_record_never_starts_a_second_run(
     with pytest.raises(IdempotencyConflict) as conflict:
         run(make_service(), command(key, "FAIL", name="Ada"))
     assert conflict.value.workflow_id.endswith(mine(local_aws, key)[0])
-    replay = run(make_service(), command(key, "RETURN_EXISTING", name="Someone else"))
+    replay = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
     assert replay.replayed and replay.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    with pytest.raises(IdempotencyKeyReused):  # the key is Ada's: another input is no replay
+        run(make_service(), command(key, "RETURN_EXISTING", name="Someone else"))
     assert len(mine(local_aws, key)) == 1
 
 
@@ -387,7 +393,7 @@ def _prefix(workflow: str, key: str) -> str:
 
 
 def _arn(local_aws: Any, workflow: str, name: str) -> str:
-    machine = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[workflow]["1"]
+    machine = local_aws.state_machine_arn(workflow, 1)
     return machine.replace(":stateMachine:", ":execution:") + ":" + name
 
 
@@ -395,8 +401,9 @@ def test_sixteen_fail_on_running_calls_after_the_run_ended_start_one_new_run(
     local_aws: Any, make_service: Callable[..., WorkflowService]
 ) -> None:
     key = f"race-after-end-{uuid.uuid4()}"
-    first = run(make_service(), command(key, "FAIL_ON_RUNNING", "slow_steps", delaySeconds=0))
-    assert first.run.status == "COMPLETED"
+    # One request throughout (the key is bound to it): a run that outlasts the race, ended by a stop.
+    first = run(make_service(), command(key, "FAIL_ON_RUNNING", "slow_steps", wait=0, delaySeconds=5))
+    stop(boto3.client("stepfunctions"), _arn(local_aws, "slow_steps", first.run.workflow_id.rsplit(".", 1)[1]))
 
     def again(_: int) -> str:
         try:
@@ -416,3 +423,221 @@ def test_sixteen_fail_on_running_calls_after_the_run_ended_start_one_new_run(
     assert outcomes.count(f"409 {new_id}") == 15
     names = [n for n in executions(local_aws, "slow_steps", 1) if n.startswith(_prefix("slow_steps", key))]
     assert sorted(names) == sorted([first.run.workflow_id.rsplit(".", 1)[1], new_id.rsplit(".", 1)[1]])
+
+
+# --- a key is bound to the request it was made for (docs/IDEMPOTENCY.md) ------------------------------
+
+
+def started_input(local_aws: Any, workflow: str, version: int, key: str) -> list[dict[str, Any]]:
+    """The input of each run Step Functions holds for ``key``: what the runs were started with."""
+    sfn = boto3.client("stepfunctions")
+    machine = local_aws.state_machine_arn(workflow, version)
+    prefix = _prefix(workflow, key)
+    return [
+        json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+        for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+        if e["name"].startswith(prefix)
+    ]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("existing", ["running", "ended"])
+def test_the_key_with_another_input_is_422_for_every_strategy_and_starts_nothing(
+    local_aws: Any, make_service: Callable[..., WorkflowService], strategy: str, existing: str
+) -> None:
+    """FAIL_ON_RUNNING after the end included: the key's next run is for its own request only."""
+    service = make_service()
+    key = f"bound-{uuid.uuid4()}"
+    delay = 5 if existing == "running" else 0
+    first = service.execute(
+        command(key, strategy, "slow_steps", wait=0 if delay else 5, delaySeconds=delay), lambda: 30.0
+    )
+    assert first.run.status == ("RUNNING" if delay else "COMPLETED")
+
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        service.execute(command(key, strategy, "slow_steps", wait=1, delaySeconds=delay, note="another"), lambda: 30.0)
+
+    assert (refused.value.status, refused.value.retryable) == (422, False)
+    assert refused.value.workflow_id == first.run.workflow_id
+    assert f"'{key}'" in refused.value.message and "input" in refused.value.message
+    assert started_input(local_aws, "slow_steps", 1, key) == [{"delaySeconds": delay}]
+
+
+def test_the_key_with_another_explicit_version_is_422_and_the_latest_matches(
+    local_aws: Any, make_service: Callable[..., WorkflowService]
+) -> None:
+    """hello_world has versions 1 and 2. A key made for v1 replays for v1 and for "the latest"
+    (absent, or 0 as Conductor's clients send it: an identical retry after v2 was deployed), and is
+    a 422 for v2; made for the latest (v2), it is a 422 for v1."""
+    service = make_service()
+
+    def call(key: str, version: int | None) -> Any:
+        cmd = command(key, "RETURN_EXISTING", name="Ada")
+        return service.execute(StartCommand(cmd.workflow, version, cmd.input, cmd.options), lambda: 30.0)
+
+    on_v1, on_latest = f"v1-{uuid.uuid4()}", f"latest-{uuid.uuid4()}"
+    first = call(on_v1, 1)
+    assert first.run.output == {"greeting": "Hello, Ada!", "version": 1}
+    for latest in (None, 0):
+        again = call(on_v1, latest)
+        assert again.replayed and again.run.workflow_id == first.run.workflow_id
+        assert again.run.output == {"greeting": "Hello, Ada!", "version": 1}
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        call(on_v1, 2)
+    assert refused.value.workflow_id == first.run.workflow_id and "version 2" in refused.value.message
+
+    made = call(on_latest, None)
+    assert made.run.workflow_id.startswith("hello_world.2.")
+    assert call(on_latest, 2).replayed
+    with pytest.raises(IdempotencyKeyReused):
+        call(on_latest, 1)
+
+    assert started_input(local_aws, "hello_world", 1, on_v1) == [{"name": "Ada"}]
+    assert started_input(local_aws, "hello_world", 2, on_v1) == []
+    assert started_input(local_aws, "hello_world", 1, on_latest) == []
+    assert started_input(local_aws, "hello_world", 2, on_latest) == [{"name": "Ada"}]
+
+
+def test_correlation_id_and_priority_do_not_make_another_request(make_service: Callable[..., WorkflowService]) -> None:
+    service = make_service()
+    key = f"metadata-{uuid.uuid4()}"
+    cmd = command(key, "RETURN_EXISTING", name="Ada")
+    first = service.execute(cmd, lambda: 30.0)
+    again = service.execute(
+        StartCommand(cmd.workflow, None, {"name": "Ada"}, cmd.options, correlation_id="order-9", priority=7),
+        lambda: 30.0,
+    )
+    assert again.replayed and again.run.workflow_id == first.run.workflow_id
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_joining_a_claimed_key_with_another_input_is_422_and_starts_nothing(
+    local_aws: Any, make_service: Callable[..., WorkflowService], monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> None:
+    """The issue's case: Ada's call holds the key and dies before its start reaches Step
+    Functions. Bob's call with the key must not start the run with his input; Ada's retry (the
+    same request) does start it, with Ada's input."""
+    key = f"claimed-{uuid.uuid4()}"
+    with monkeypatch.context() as patch:
+        patch.setattr(StepFunctionsGateway, "start_or_find", lambda *a, **k: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):
+            run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        run(make_service(), command(key, strategy, name="Bob"))
+    assert refused.value.workflow_id.endswith(_prefix("hello_world", key) + "-1")
+    assert mine(local_aws, key) == []
+
+    answer = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    assert answer.replayed and answer.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    assert started_input(local_aws, "hello_world", 2, key) == [{"name": "Ada"}]
+
+
+def _legacy(config: Settings, record: KeyRecord) -> None:
+    """Write ``record`` as the code before keys were bound to requests did: no fingerprint."""
+    assert record.fingerprint is None
+    keys = IdempotencyStore(config.idempotency_table_name, 90, boto3.client("dynamodb"))
+    assert keys.claim_first(record) is None
+
+
+def test_a_legacy_claim_is_only_waited_on_then_taken_over_by_one_request(
+    local_aws: Any, make_service: Callable[..., WorkflowService], wall: Clock
+) -> None:
+    """A claim written before this change does not say its input: a joiner starts nothing (it
+    waits on the run, which does not exist yet). Once the claimant's lease runs out, the next call
+    takes the key over, starts its own request's run, and the key is bound to that request."""
+    key = f"legacy-claim-{uuid.uuid4()}"
+    _legacy(
+        Settings.from_environment(),
+        KeyRecord("hello_world", key, 2, 1, KeyState.CLAIMED, "a-dead-claimant", wall.now + 40),
+    )
+
+    joined = run(make_service(), command(key, "RETURN_EXISTING", wait=0, name="Bob"))
+    assert joined.replayed and joined.http_status == 206
+    assert mine(local_aws, key) == []
+
+    wall.now += 41
+    taken = run(make_service(), command(key, "RETURN_EXISTING", name="Cy"))
+    assert not taken.replayed and taken.run.output == {"greeting": "Hello, Cy!", "version": 2}
+    with pytest.raises(IdempotencyKeyReused):
+        run(make_service(), command(key, "RETURN_EXISTING", name="Bob"))
+    assert started_input(local_aws, "hello_world", 2, key) == [{"name": "Cy"}]
+
+
+def test_a_legacy_started_key_replays_as_before(local_aws: Any, make_service: Callable[..., WorkflowService]) -> None:
+    """A started record written before this change: its run's input cannot be told from the key,
+    so any input replays it, as it did (only a version it does not run is refused)."""
+    key = f"legacy-started-{uuid.uuid4()}"
+    first = run(make_service(), command(key, "RETURN_EXISTING", name="Ada"))
+    config = Settings.from_environment()
+    boto3.client("dynamodb").put_item(  # the record as the old code left it
+        TableName=config.idempotency_table_name,
+        Item={
+            **IdempotencyStore.key_of("hello_world", key),
+            "workflow": {"S": "hello_world"},
+            "idempotencyKey": {"S": key},
+            "version": {"N": "2"},
+            "generation": {"N": "1"},
+            "executionName": {"S": _prefix("hello_world", key) + "-1"},
+            "state": {"S": "STARTED"},
+        },
+    )
+    again = run(make_service(), command(key, "RETURN_EXISTING", name="Bob"))
+    assert again.replayed and again.run.workflow_id == first.run.workflow_id
+    assert again.run.output == {"greeting": "Hello, Ada!", "version": 2}
+    cmd = command(key, "RETURN_EXISTING", name="Ada")
+    with pytest.raises(IdempotencyKeyReused):
+        make_service().execute(StartCommand(cmd.workflow, 1, cmd.input, cmd.options), lambda: 30.0)
+    assert started_input(local_aws, "hello_world", 2, key) == [{"name": "Ada"}]
+
+
+# --- the race of the issue: N callers, one key, different inputs, at the same moment -----------------------
+
+RACERS = 8
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_racing_callers_with_different_inputs_start_one_run_of_one_callers_input(
+    local_aws: Any, make_service: Callable[..., WorkflowService], strategy: str
+) -> None:
+    """Eight callers, two inputs (four each), one new key, released together by a barrier. One run
+    exists, with one caller's input; every caller of that input is answered that run (a replay,
+    the start, or a 409 for FAIL/FAIL_ON_RUNNING), every caller of the other input a 422 naming it."""
+    key = f"race-inputs-{strategy}-{uuid.uuid4()}"
+    services = [make_service() for _ in range(RACERS)]  # clients built before the race, not in it
+    barrier = threading.Barrier(RACERS)
+
+    def caller(i: int) -> tuple[dict[str, Any], str, str]:
+        body = {"delaySeconds": 5, "caller": i % 2}  # outlasts the race: FAIL_ON_RUNNING sees it run
+        cmd = command(key, strategy, "slow_steps", wait=0, **body)
+        barrier.wait()
+        try:
+            answer = services[i].execute(cmd, lambda: 30.0)
+            return body, ("replay" if answer.replayed else "start"), answer.run.workflow_id
+        except IdempotencyConflict as conflict:
+            return body, "409", conflict.workflow_id
+        except IdempotencyKeyReused as reused:
+            return body, "422", reused.workflow_id
+
+    with ThreadPoolExecutor(max_workers=RACERS) as pool:
+        outcomes = list(pool.map(caller, range(RACERS)))
+
+    (winner_input,) = started_input(local_aws, "slow_steps", 1, key)  # exactly one run
+    assert {workflow_id for _, _, workflow_id in outcomes} == {_workflow_id(local_aws, key)}
+    for body, outcome, _ in outcomes:
+        if body != winner_input:
+            assert outcome == "422", outcomes
+        elif strategy == "RETURN_EXISTING":
+            assert outcome in ("start", "replay"), outcomes
+        else:
+            assert outcome in ("start", "409"), outcomes
+    assert [o for _, o, _ in outcomes].count("422") == RACERS // 2
+    if strategy != "RETURN_EXISTING":
+        assert [o for _, o, _ in outcomes].count("start") == 1
+    for name in [n for n in executions(local_aws, "slow_steps", 1) if n.startswith(_prefix("slow_steps", key))]:
+        stop(boto3.client("stepfunctions"), _arn(local_aws, "slow_steps", name))
+
+
+def _workflow_id(local_aws: Any, key: str) -> str:
+    (name,) = [n for n in executions(local_aws, "slow_steps", 1) if n.startswith(_prefix("slow_steps", key))]
+    return f"slow_steps.1.{name}"

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-from local_mode.aws import ACCOUNT, REGION
+from local_mode.aws import ACCOUNT, REGION, LocalAws
 from local_mode.redrive import restart_point
 from workflow_api.adapters.run_signals import RunSignals
 from workflow_api.config import Settings
@@ -49,7 +49,7 @@ def started(lifecycle: WorkflowLifecycle, workflow: str, data: dict[str, Any], *
 
 def arn_of(workflow_id: str) -> str:
     name, version, run = workflow_id.split(".")
-    machine = Settings.from_environment().workflow_state_machines[name][int(version)]
+    machine = LocalAws.tagged_state_machines()[name][int(version)]
     return machine.replace(":stateMachine:", ":execution:") + f":{run}"
 
 

@@ -27,7 +27,7 @@ def _botocore_client() -> Any:
 
 
 def _machine(local_aws: Any, name: str = "hello_world", version: int = 1) -> str:
-    arn: str = json.loads(local_aws.environment["WORKFLOW_STATE_MACHINES"])[name][str(version)]
+    arn: str = local_aws.state_machine_arn(name, version)
     return arn
 
 
@@ -52,7 +52,7 @@ def _finished(client: Any, arn: str) -> dict[str, Any]:
 def _run(local_aws: Any, name: str = "hello_world") -> str:
     client = boto3.client("stepfunctions", region_name=REGION)
     arn: str = client.start_execution(
-        stateMachineArn=_machine(local_aws, name), name=f"limits-{uuid.uuid4().hex}", input='{"name": "Ada"}'
+        stateMachineArn=_machine(local_aws, name), name=f"conductor-limits-{uuid.uuid4().hex}", input='{"name": "Ada"}'
     )["executionArn"]
     return arn
 

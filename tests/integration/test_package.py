@@ -53,7 +53,6 @@ def test_the_handler_is_imported_from_the_bytecode_without_reading_the_sources(p
             "PATH": "/usr/bin:/bin",
             "PYTHONDONTWRITEBYTECODE": "1",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "WORKFLOW_STATE_MACHINES": "{}",
             "IDEMPOTENCY_TABLE_NAME": "t",
         },
         capture_output=True,

@@ -10,9 +10,10 @@ from typing import Any
 import boto3
 import pytest
 
-from local_mode.aws import matches
+from local_mode.aws import LocalAws, matches
 from tests.conftest import load_event
 from workflow_api.adapters.run_signals import MAX_KEPT_TEXT_BYTES, RunSignals, end_of
+from workflow_api.catalog import RUN_NAME_PREFIX
 from workflow_api.config import Settings
 from workflow_api.history import RunEnd
 
@@ -23,11 +24,10 @@ def signals() -> RunSignals:
 
 
 def start(workflow: str, workflow_input: dict[str, Any]) -> str:
-    machine = Settings.from_environment().workflow_state_machines[workflow][1]
+    machine = LocalAws.tagged_state_machines()[workflow][1]
     sfn = boto3.client("stepfunctions")
-    arn: str = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps(workflow_input))[
-        "executionArn"
-    ]
+    name = RUN_NAME_PREFIX + uuid.uuid4().hex  # as the API names its runs: the rule matches those
+    arn: str = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(workflow_input))["executionArn"]
     return arn
 
 
@@ -154,23 +154,26 @@ def test_an_output_that_fits_is_kept_and_the_input_only_with_room_for_both(local
     assert kept is not None and (kept.output, kept.input) == (output, '{"small": 1}')
 
 
-def test_the_rule_pattern_matches_only_ends_of_the_stacks_machines(local_aws: Any) -> None:
+def test_the_rule_pattern_matches_only_ends_of_the_runs_the_api_started(local_aws: Any) -> None:
     (pattern,) = [pattern for pattern, function in _rules() if function.name.endswith("RunStatusFunction")]
-    machine = Settings.from_environment().workflow_state_machines["hello_world"][1]
+    # Any state machine, this stack's or another's: the run's name says the API started it.
+    machine = "arn:aws:states:us-east-1:123456789012:stateMachine:other-teams-machine"
+    name = RUN_NAME_PREFIX + uuid.uuid4().hex
     # The shape AWS documents for this event, trimmed to what the pattern looks at.
     event = {
         "source": "aws.states",
         "detail-type": "Step Functions Execution Status Change",
-        "detail": {"stateMachineArn": machine, "status": "SUCCEEDED", "executionArn": f"{machine}:x"},
+        "detail": {"stateMachineArn": machine, "name": name, "status": "SUCCEEDED", "executionArn": f"{machine}:x"},
     }
 
     assert matches(pattern, event)
     assert not matches(pattern, {**event, "detail": {**event["detail"], "status": "RUNNING"}})
-    other = {**event["detail"], "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:other"}
-    assert not matches(pattern, {**event, "detail": other})
+    # A run somebody else started on the same state machine costs the stack nothing.
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "name": uuid.uuid4().hex}})
+    assert not matches(pattern, {**event, "detail": {**event["detail"], "name": "x" + name}})
     assert not matches(pattern, {k: v for k, v in event.items() if k != "source"})
     with pytest.raises(NotImplementedError):
-        matches({"detail": {"status": [{"prefix": "SUCC"}]}}, event)
+        matches({"detail": {"status": [{"suffix": "SUCC"}]}}, event)
 
 
 def test_a_state_machine_added_to_local_mode_has_its_ends_recorded(local_aws: Any) -> None:
@@ -178,7 +181,8 @@ def test_a_state_machine_added_to_local_mode_has_its_ends_recorded(local_aws: An
     machine = local_aws.add_state_machine(f"added-{uuid.uuid4().hex[:8]}", definition)
     sfn = boto3.client("stepfunctions")
 
-    arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input='{"a": 1}')["executionArn"]
+    name = RUN_NAME_PREFIX + uuid.uuid4().hex
+    arn = sfn.start_execution(stateMachineArn=machine, name=name, input='{"a": 1}')["executionArn"]
 
     ended = recorded_end(arn)
     assert (ended.status, json_or_none(ended.output)) == ("SUCCEEDED", {"a": 1})

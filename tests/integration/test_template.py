@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 
 from local_mode import template as cfn
+from workflow_api.catalog import RUN_NAME_PREFIX
+from workflow_api.config import Settings
 
 ROOT = cfn.ROOT
 TEMPLATE = cfn.load()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 POOL = "arn:aws:cognito-idp:us-east-1:111111111111:userpool/us-east-1_Example1"
+DEAD_LETTERS = "RunEndsDeadLetterQueue"  # tests/integration/test_template_operations.py
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -89,32 +92,65 @@ def test_every_asl_placeholder_has_a_substitution(logical_id: str) -> None:
     assert placeholders == set(properties.get("DefinitionSubstitutions", {}))
 
 
-def test_the_api_function_may_touch_only_this_stacks_state_machines_and_table() -> None:
-    allowed = set(STATE_MACHINES) | set(TABLES)
-    started: set[str] = set()
-    read: set[str] = set()
-    for policy in FUNCTIONS["ApiFunction"]["Properties"]["Policies"]:
-        if "StepFunctionsExecutionPolicy" in policy:
-            name = policy["StepFunctionsExecutionPolicy"]["StateMachineName"]
-            assert name.get("Fn::GetAtt", [None, None])[1] == "Name", name
-            started |= referenced(name)
-            continue
-        assert set(policy) == {"Statement"}, f"an unexpected policy: {policy}"
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            assert all("*" not in action for action in statement["Action"])
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            for resource in resources:
-                assert isinstance(resource, dict), f"a literal resource: {resource!r}"
-                assert referenced(resource) and referenced(resource) <= allowed, resource
-                if "Fn::Sub" in resource:
-                    arn = resource["Fn::Sub"]
-                    assert "${AWS::AccountId}" in arn and "${AWS::Region}" in arn, arn
-                    # The one wildcard: the executions of one named state machine.
-                    assert "*" not in arn.removesuffix(".Name}:*"), arn
-                read |= referenced(resource)
-    assert started == set(STATE_MACHINES)
-    assert read == allowed
+WORKFLOW_TAG_REQUIRED = {"Null": {"aws:ResourceTag/workflow:name": "false"}}
+RUN_ACTIONS = {
+    "states:DescribeExecution",
+    "states:GetExecutionHistory",
+    "states:StopExecution",
+    "states:RedriveExecution",
+}
+MACHINE_ACTIONS = {"states:StartExecution", "states:ListExecutions", "states:DescribeStateMachine"}
+
+
+def test_the_api_function_may_touch_only_tagged_workflows_and_this_stacks_table() -> None:
+    """Step Functions rights by tag (catalog.py finds workflows by tag), never by ARN: a state
+    machine of any stack is reachable once tagged workflow:name, and an untagged one never."""
+    policies = FUNCTIONS["ApiFunction"]["Properties"]["Policies"]
+    assert all(set(policy) == {"Statement"} for policy in policies), "no SAM policy template (they take names)"
+    granted: dict[str, set[str]] = {}
+    for sid, statement in statements("ApiFunction").items():
+        assert statement["Effect"] == "Allow"
+        assert all("*" not in action for action in statement["Action"]), sid
+        resource = statement["Resource"]
+        states = {action for action in statement["Action"] if action.startswith("states:")}
+        if states:
+            arn = resource["Fn::Sub"]
+            assert arn.startswith("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:"), arn
+            assert statement["Condition"] == WORKFLOW_TAG_REQUIRED, sid
+            kind = arn.removeprefix("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:")
+            granted.setdefault(kind, set()).update(states)
+            assert states == set(statement["Action"]), f"{sid}: Step Functions actions only"
+        elif statement["Action"] == ["tag:GetResources"]:
+            assert resource == "*"  # the Tagging API has no resource-level permissions
+        else:
+            resources = resource if isinstance(resource, list) else [resource]
+            assert all(referenced(r) == set(TABLES) for r in resources), sid
+            assert all(action.startswith("dynamodb:") for action in statement["Action"]), sid
+    # Every state machine, every run of every state machine: each only if tagged (the Condition).
+    assert granted == {"stateMachine:*": MACHINE_ACTIONS, "execution:*:*": RUN_ACTIONS}
+
+
+def test_no_resource_lists_the_demo_workflows_by_arn_or_name() -> None:
+    """Adding a workflow is its ASL file and its state machine: nothing else names one."""
+    for logical_id, resource in RESOURCES.items():
+        if logical_id not in STATE_MACHINES:
+            assert not referenced(resource) & set(STATE_MACHINES), logical_id
+    assert not referenced(TEMPLATE.get("Outputs", {})) & set(STATE_MACHINES)
+    text = (ROOT / "template.yaml").read_text()
+    assert "WORKFLOW_STATE_MACHINES" not in text
+    assert "stateMachineArn" not in text
+
+
+def test_every_state_machine_is_tagged_with_its_own_workflow_name_and_version() -> None:
+    claimed = []
+    for logical_id, machine in STATE_MACHINES.items():
+        tags = machine["Properties"]["Tags"]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,80}", tags["workflow:name"]), logical_id
+        assert re.fullmatch(r"[1-9][0-9]*", tags["workflow:version"]), logical_id
+        asl = machine["Properties"]["DefinitionUri"]
+        assert asl == f"statemachine/{tags['workflow:name']}.v{tags['workflow:version']}.asl.json", logical_id
+        claimed.append((tags["workflow:name"], tags["workflow:version"]))
+    assert len(claimed) == len(set(claimed)), "two state machines claim one name and version"
 
 
 def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_its_own() -> None:
@@ -128,35 +164,41 @@ def test_the_other_functions_get_no_permissions_and_each_machine_invokes_only_it
         assert invoked == referenced(properties["DefinitionSubstitutions"]), logical_id
 
 
-def test_run_status_may_only_put_runs_items_and_hears_only_ends_of_this_stacks_machines() -> None:
+def test_run_status_may_only_put_runs_items_and_hears_only_ends_of_the_apis_runs() -> None:
     properties = FUNCTIONS["RunStatusFunction"]["Properties"]
     assert all(set(policy) == {"Statement"} for policy in properties["Policies"]), "no SAM policy template"
     granted = statements("RunStatusFunction")
-    assert set(granted) == {"RecordRunEnds"}
+    assert set(granted) == {"RecordRunEnds", "KeepUnrecordedEnds"}  # the second: test_template_operations.py
     assert granted["RecordRunEnds"]["Effect"] == "Allow"
     assert granted["RecordRunEnds"]["Action"] == ["dynamodb:PutItem"]
     assert granted["RecordRunEnds"]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["status#*"]}}
     assert granted["RecordRunEnds"]["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]}
-    # No Step Functions or SQS permission: the event carries the end, and nobody is woken.
-    actions = [action for statement in granted.values() for action in statement["Action"]]
+    # No Step Functions or SQS permission but its dead-letter queue's: the event carries the end, nobody is woken.
+    actions = [
+        action for sid, statement in granted.items() if sid != "KeepUnrecordedEnds" for action in statement["Action"]
+    ]
     assert not [action for action in actions if action.split(":")[0] in ("states", "sqs")], actions
     assert set(properties["Environment"]["Variables"]) == {"IDEMPOTENCY_TABLE_NAME", "IDEMPOTENCY_RETENTION_DAYS"}
     (rule,) = properties["Events"].values()
     pattern = rule["Properties"]["Pattern"]
     assert set(pattern["detail"]["status"]) == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-    assert {ref["Ref"] for ref in pattern["detail"]["stateMachineArn"]} == set(STATE_MACHINES)
+    # The runs this API started, on any state machine (their names: catalog.RUN_NAME_PREFIX).
+    assert pattern["detail"]["name"] == [{"prefix": RUN_NAME_PREFIX}]
+    assert "stateMachineArn" not in pattern["detail"]
 
 
 def test_nothing_of_the_wakeup_queues_is_left() -> None:
     """No queue, no sweeper, no queue variable or permission: waiting calls poll the run's item."""
     assert "QueueSweeperFunction" not in RESOURCES and "QueueSweeperLogs" not in RESOURCES
-    assert not [lid for lid, resource in RESOURCES.items() if resource["Type"].startswith("AWS::SQS::")]
+    queues = [lid for lid, resource in RESOURCES.items() if resource["Type"].startswith("AWS::SQS::")]
+    assert set(queues) <= {DEAD_LETTERS, f"{DEAD_LETTERS}Policy"}  # the run ends' dead letters, nobody's wake-up
     for logical_id, function in FUNCTIONS.items():
         variables = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not [name for name in variables if "QUEUE" in name or "WAKEUP" in name], logical_id
         for policy in function["Properties"].get("Policies", []):
             for statement in policy.get("Statement", []):
-                assert not [a for a in statement["Action"] if a.startswith("sqs:")], (logical_id, statement)
+                if statement["Resource"] != {"Fn::GetAtt": [DEAD_LETTERS, "Arn"]}:
+                    assert not [a for a in statement["Action"] if a.startswith("sqs:")], (logical_id, statement)
 
 
 def test_the_api_functions_concurrency_is_reserved_only_when_the_parameter_asks() -> None:
@@ -181,10 +223,14 @@ def test_the_api_functions_concurrency_is_reserved_only_when_the_parameter_asks(
             assert "ReservedConcurrentExecutions" not in function["Properties"], logical_id
 
 
-def test_the_api_function_knows_every_state_machine() -> None:
+def test_the_api_function_knows_its_table_and_how_long_to_keep_its_catalog() -> None:
     variables = FUNCTIONS["ApiFunction"]["Properties"]["Environment"]["Variables"]
-    assert referenced(variables["WORKFLOW_STATE_MACHINES"]) == set(STATE_MACHINES)
     assert referenced(variables["IDEMPOTENCY_TABLE_NAME"]) == set(TABLES)
+    assert variables["WORKFLOW_CACHE_SECONDS"] == {"Ref": "WorkflowCacheSeconds"}
+    assert (
+        TEMPLATE["Parameters"]["WorkflowCacheSeconds"]["Default"]
+        == Settings.model_fields["workflow_cache_seconds"].default
+    )
 
 
 def resolved_auth(auth_type: str) -> dict[str, Any]:
@@ -232,16 +278,10 @@ def test_every_function_logs_to_its_own_group_that_expires() -> None:
     assert TEMPLATE["Parameters"]["LogRetentionDays"]["Default"] == 30
 
 
-def test_the_api_function_may_stop_redrive_and_list_only_this_stacks_runs_and_query_only_the_index() -> None:
-    """The lifecycle routes' rights (workflow_api/lifecycle.py), each on the least it needs."""
+def test_the_api_function_may_query_only_the_correlation_index() -> None:
+    """GET /api/workflow/{name}/correlated/{correlationId}: the run records' index, and only it."""
     found = statements("ApiFunction")
-    change, listing, query = found["ChangeWorkflowRuns"], found["ListWorkflowRuns"], found["CorrelatedRuns"]
-    assert change["Action"] == ["states:StopExecution", "states:RedriveExecution"]
-    # Executions of this stack's machines only: the same resources the history reads have.
-    assert change["Resource"] == found["ReadWorkflowRuns"]["Resource"]
-    assert listing["Action"] == ["states:ListExecutions"]
-    assert {referenced(r).pop() for r in listing["Resource"]} == set(STATE_MACHINES)
-    assert all(set(r) == {"Ref"} for r in listing["Resource"]), "ListExecutions is on the state machine ARN"
+    query = found["CorrelatedRuns"]
     assert query["Action"] == ["dynamodb:Query"]
     assert query["Resource"]["Fn::Sub"].endswith(":table/${IdempotencyTable}/index/correlated")
     # Nothing else may Query: not the table itself, so not the idempotency keys' items.

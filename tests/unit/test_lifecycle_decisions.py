@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from workflow_api.adapters.stepfunctions import ExecutionNotRedrivable, ExecutionState, ListedExecution
-from workflow_api.catalog import WorkflowCatalog
+from workflow_api.catalog import WorkflowCatalog, tagged
 from workflow_api.errors import (
     InvalidRequest,
     OperationNotSupported,
@@ -26,7 +26,7 @@ from workflow_api.lifecycle import (
 from workflow_api.models import WorkflowRun
 
 ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:{}"
-CATALOG = WorkflowCatalog({"hello_world": {1: ARN.format("hw1"), 2: ARN.format("hw2")}}, lambda _: frozenset())
+CATALOG = WorkflowCatalog(tagged({"hello_world": {1: ARN.format("hw1"), 2: ARN.format("hw2")}}), lambda _: frozenset())
 RUN = "hello_world.1.abc"
 RUN_ARN = "arn:aws:states:us-east-1:123456789012:execution:hw1:abc"
 

@@ -19,7 +19,7 @@ from sfn_history import T0, T0_MS, HistoryBuilder, hello_world
 from workflow_api.adapters.aws import CALL_WORST_SECONDS, WAITING_CALL_WORST_SECONDS
 from workflow_api.adapters.run_records import RunRecord
 from workflow_api.adapters.stepfunctions import AwsThrottled, AwsUnavailable, HistoryCursor, StartedExecution
-from workflow_api.catalog import WorkflowCatalog
+from workflow_api.catalog import WorkflowCatalog, tagged
 from workflow_api.errors import InvalidRequest, PayloadTooLarge, RunNotFound, ServiceUnavailable, WorkflowNotFound
 from workflow_api.history import RunEnd, epoch_millis
 from workflow_api.idempotency import KeyRecord, KeyState
@@ -264,7 +264,7 @@ class Harness:
         self.signals = FakeRunSignals(self.sfn)
         self.records = FakeRunRecords(self.sfn)
         self.loaded: list[str] = []
-        self.catalog = WorkflowCatalog(MACHINES, self._load)
+        self.catalog = WorkflowCatalog(tagged(MACHINES), self._load)
         rng = random.Random(seed)
         self.waiter = RunWaiter(
             self.sfn,

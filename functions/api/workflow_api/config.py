@@ -4,14 +4,18 @@ import os
 from collections.abc import Mapping
 from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field, Json, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    # {"hello_world": {"1": "arn:...:stateMachine:...", "2": "..."}}: one state machine per version.
-    workflow_state_machines: Json[dict[str, dict[PositiveInt, str]]] = Field(alias="WORKFLOW_STATE_MACHINES")
+    # The workflows are the state machines tagged workflow:name and workflow:version (catalog.py):
+    # read again once this old, so tagging or untagging one needs no redeploy.
+    workflow_cache_seconds: float = Field(default=60.0, ge=0, alias="WORKFLOW_CACHE_SECONDS")
+    # A name or version the catalog lacks makes it read the tags again at once, but no more often
+    # than this: calls for names that do not exist cannot make it hammer the Tagging API.
+    workflow_refresh_floor_seconds: float = Field(default=5.0, ge=0, alias="WORKFLOW_REFRESH_FLOOR_SECONDS")
     max_wait_seconds: int = Field(default=25, ge=0, le=27, alias="MAX_WAIT_SECONDS")
     idempotency_table_name: str = Field(alias="IDEMPOTENCY_TABLE_NAME")
     idempotency_retention_days: int = Field(default=90, ge=1, alias="IDEMPOTENCY_RETENTION_DAYS")

@@ -44,8 +44,28 @@ class RunNotFound(WorkflowApiError):
     status = 404
 
 
+class WorkflowAmbiguous(WorkflowApiError):
+    """Two state machines are tagged with one workflow name and version: which one a caller means
+    cannot be known, so neither runs until one is untagged (409: the workflow's state, not the
+    request, is at fault; no retry helps before someone changes the tags)."""
+
+    status = 409
+
+
 class IdempotencyConflict(WorkflowApiError):
     status = 409
+
+    def __init__(self, message: str, workflow_id: str) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+
+
+class IdempotencyKeyReused(WorkflowApiError):
+    """The idempotency key was made for another request (input or version): 422 naming the key
+    and the run it names, whatever the strategy; nothing was started. Not retryable: only a new
+    key, or the original request, can succeed (the IETF Idempotency-Key draft, Stripe)."""
+
+    status = 422
 
     def __init__(self, message: str, workflow_id: str) -> None:
         super().__init__(message)

@@ -12,7 +12,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
-from .errors import FieldError, IdempotencyConflict, InvalidRequest, ServiceUnavailable, WorkflowApiError, body_not_json
+from .errors import (
+    FieldError,
+    IdempotencyConflict,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    ServiceUnavailable,
+    WorkflowApiError,
+    body_not_json,
+)
 from .models import ErrorBody
 from .observability import logger
 from .parameters import field_errors_from_dicts
@@ -32,7 +40,7 @@ def error_response(app: APIGatewayRestResolver, error: WorkflowApiError) -> Resp
     headers: dict[str, str] = {"X-Request-Id": instance}
     if isinstance(error, InvalidRequest):
         body.validation_errors = ErrorBody.validation(error.errors)
-    if isinstance(error, IdempotencyConflict):
+    if isinstance(error, IdempotencyConflict | IdempotencyKeyReused):  # the run the key names
         body.workflow_id = error.workflow_id
     if isinstance(error, ServiceUnavailable):
         headers["Retry-After"] = str(error.retry_after_seconds)

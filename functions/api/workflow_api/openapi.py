@@ -168,6 +168,13 @@ _CALL_PARAMETERS: dict[str, tuple[dict[str, Any], str]] = {
     "returnStrategy": ({"type": "string", "enum": ["TARGET_WORKFLOW"]}, "Only TARGET_WORKFLOW is supported."),
 }
 _PATH_EXAMPLES = {"name": "hello_world", "version": 1}
+# The routes that take an idempotency key, and their 422 (docs/IDEMPOTENCY.md). Added to the
+# document rather than to the routes' ``responses``: powertools writes its own 422 over any declared.
+_KEYED_OPERATIONS = ("executeWorkflow", "executeWorkflowVersion", "startWorkflow", "startWorkflowByName")
+_KEY_REUSED = (
+    "The idempotency key was made for another request (a different input, or another version named):"
+    " names the key and the run; nothing was started"
+)
 _PARAMETERS_OF = {
     "executeWorkflow": list(_CALL_PARAMETERS),
     "executeWorkflowVersion": list(_CALL_PARAMETERS),
@@ -187,8 +194,8 @@ _PARAMETERS_OF = {
 
 def openapi_document(app: APIGatewayRestResolver) -> dict[str, Any]:
     """The routes' OpenAPI document, made true where powertools cannot know: failures answer
-    Conductor's ErrorBody with 400 (not powertools' 422), and the call's parameters may come
-    as a header or as a query parameter."""
+    Conductor's ErrorBody with 400 (not powertools' 422; a 422 is only an idempotency key reused
+    for another request), and the call's parameters may come as a header or as a query parameter."""
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title="Execute workflow synchronously",
@@ -202,7 +209,10 @@ def openapi_document(app: APIGatewayRestResolver) -> dict[str, Any]:
     )
     for operations in document["paths"].values():
         for operation in operations.values():
-            operation["responses"].pop("422", None)
+            responses = operation["responses"]
+            responses.pop("422", None)  # powertools' own: this API never answers it
+            if operation["operationId"] in _KEYED_OPERATIONS:
+                responses["422"] = {**responses["409"], "description": _KEY_REUSED}  # an ErrorBody too
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path" and parameter["name"] in _PATH_EXAMPLES:
                     parameter["example"] = _PATH_EXAMPLES[parameter["name"]]

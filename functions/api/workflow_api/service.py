@@ -6,7 +6,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .adapters.aws import CALL_WORST_SECONDS
@@ -17,13 +17,14 @@ from .catalog import RUN_NAME_PREFIX, WorkflowCatalog, WorkflowVersion
 from .errors import (
     FieldError,
     IdempotencyConflict,
+    IdempotencyKeyReused,
     InvalidRequest,
     PayloadTooLarge,
     RunNotFound,
     ServiceUnavailable,
 )
 from .history import RunSnapshot, fold
-from .idempotency import KeyRecord, KeyState, Move, decide, first_claim
+from .idempotency import KeyedRequest, KeyRecord, KeyState, Move, decide, fingerprint, first_claim, mismatch
 from .models import Strategy, WorkflowRun
 from .parameters import RunOptions
 from .run_wait import ANSWER_SECONDS, RunWaiter, Wait
@@ -154,6 +155,10 @@ class WorkflowService:
         self._clock = clock
         self._wall = wall_clock
 
+    @property
+    def catalog(self) -> WorkflowCatalog:
+        return self._catalog
+
     # --- the two operations ------------------------------------------------------------------
 
     def execute(self, command: StartCommand, remaining_seconds: Callable[[], float]) -> RunAnswer:
@@ -236,8 +241,11 @@ class WorkflowService:
         record = RunRecord(command.correlation_id, command.priority)
         if options.idempotency_key is None or options.on_conflict is None:
             return self._start(workflow, RUN_NAME_PREFIX + uuid.uuid4().hex, workflow_input, record, calls, time_left)
+        # What the key is bound to: the input, and the version only if the caller named one
+        # (absent or 0 is "the latest"); correlationId and priority are metadata (docs/IDEMPOTENCY.md).
+        request = KeyedRequest(fingerprint(workflow_input), command.version or None)
         return self._start_with_key(
-            workflow, options.idempotency_key, options.on_conflict, workflow_input, record, calls, time_left
+            workflow, options.idempotency_key, options.on_conflict, request, workflow_input, record, calls, time_left
         )
 
     def _start(
@@ -263,6 +271,7 @@ class WorkflowService:
         workflow: WorkflowVersion,
         key: str,
         strategy: Strategy,
+        request: KeyedRequest,
         workflow_input: str,
         record: RunRecord,
         calls: Counter[str],
@@ -272,9 +281,13 @@ class WorkflowService:
 
         Every write either wins (this call holds the key and starts the generation's run) or
         hands back the record that beat it, and the decision is made again on that record.
+        A record made for another request is a 422 before anything else (``decide``), and a run
+        is only ever started with the input the key's record was made for: every claim this call
+        writes holds ``request``'s fingerprint, and another call's claim is started only when its
+        fingerprint is this call's (byte-identical canonical input).
         """
         owner = uuid.uuid4().hex
-        mine = first_claim(workflow.name, key, workflow.version, owner, self._wall() + self._lease)
+        mine = first_claim(workflow.name, key, workflow.version, owner, self._wall() + self._lease, request.fingerprint)
         time_left.require_a_call("claim the idempotency key")
         calls["PutItem"] += 1
         seen = self._keys.claim_first(mine)
@@ -284,30 +297,46 @@ class WorkflowService:
             time_left.require_a_call("act on the idempotency key's record")
             existing = self._catalog.resolve(seen.workflow, seen.version)
             existing_arn = existing.execution_arn(seen.execution_name)
-            move = decide(seen, strategy, self._wall())
+            move = decide(seen, strategy, self._wall(), request)
+            if move is Move.REFUSE:
+                raise IdempotencyKeyReused(
+                    f"Idempotency key '{key}' of workflow {workflow.name} was made for another request"
+                    f" ({mismatch(seen, request)}); send a new key with a new request",
+                    existing.workflow_id(seen.execution_name),
+                )
             if move is Move.JOIN:
-                if seen.state is KeyState.CLAIMED:
-                    # Being started by another call: make sure it is, in case that call dies now.
+                if seen.state is KeyState.CLAIMED and seen.fingerprint == request.fingerprint:
+                    # Being started by another call of this very request (its input's canonical
+                    # text is byte-identical to ours, its version the record's): make sure it is,
+                    # in case that call dies now. A legacy claim (no fingerprint) does not say
+                    # its input: it is only waited on, and its own lease decides what happens.
                     self._sfn.start_or_find(existing.state_machine_arn, seen.execution_name, workflow_input, calls)
                 return _Launch(existing, seen.execution_name, None, replayed=True)
             if move is Move.TAKE_OVER:
-                mine = seen.claimed_by(owner, seen.version, self._wall() + self._lease)
+                # decide() took the dead claim for this request's (or a legacy claim, which names
+                # none): the key becomes bound to this request, and only then may it start a run.
+                dead = seen
+                mine = dead.claimed_by(owner, request.fingerprint, dead.version, self._wall() + self._lease)
                 calls["PutItem"] += 1
-                seen = self._keys.take_over(seen, mine, self._wall())
+                seen = self._keys.take_over(dead, mine, self._wall())
                 if seen is not None:
                     continue
                 time_left.require_a_call("look for the run of the key's dead claimant")
                 if self._sfn.status_of(existing_arn, calls) is not None:
-                    # The dead claimant got as far as starting the run: the key is simply started.
+                    # The dead claimant got as far as starting the run: the key is simply started,
+                    # bound to the dead claimant's request (unknown if it was a legacy claim).
+                    started = replace(mine, fingerprint=dead.fingerprint)
                     time_left.require_a_call("mark the idempotency key started")
                     calls["PutItem"] += 1
-                    self._keys.mark_started(mine)
-                    seen = KeyRecord(mine.workflow, mine.key, mine.version, mine.generation, KeyState.STARTED)
+                    self._keys.mark_started(started)
+                    seen = started.started()
                 continue
             if move is Move.CHECK_STATUS:
                 status = self._sfn.status_of(existing_arn, calls)
                 if status is not None and status.is_terminal:
-                    mine = seen.claimed_by(owner, workflow.version, self._wall() + self._lease, seen.generation + 1)
+                    mine = seen.claimed_by(
+                        owner, request.fingerprint, workflow.version, self._wall() + self._lease, seen.generation + 1
+                    )
                     time_left.require_a_call("claim the idempotency key for a new run")
                     calls["PutItem"] += 1
                     seen = self._keys.claim_next(seen, mine)
@@ -321,7 +350,10 @@ class WorkflowService:
     def _start_claimed(
         self, claim: KeyRecord, workflow_input: str, record: RunRecord, calls: Counter[str], time_left: _TimeLeft
     ) -> _Launch:
-        """This call holds the key: start the generation's run, then record that it exists."""
+        """This call holds the key: start the generation's run, then record that it exists.
+
+        ``claim`` is this call's own, written with its request's fingerprint: ``workflow_input``
+        is the input the key's record names."""
         workflow = self._catalog.resolve(claim.workflow, claim.version)
         try:
             launch = self._start(workflow, claim.execution_name, workflow_input, record, calls, time_left)

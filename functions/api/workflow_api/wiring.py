@@ -2,6 +2,7 @@
 way by the Lambda, local mode, the tests and the benchmark."""
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .adapters.aws import dynamodb_waiting_client
@@ -9,6 +10,7 @@ from .adapters.idempotency_store import IdempotencyStore
 from .adapters.run_records import RunRecords
 from .adapters.run_signals import RunSignals
 from .adapters.stepfunctions import StepFunctionsGateway
+from .adapters.workflow_tags import WorkflowTags
 from .catalog import WorkflowCatalog
 from .config import Settings
 from .lifecycle import WorkflowLifecycle
@@ -48,12 +50,25 @@ def build_service(
         "clock": clock,
     }
     return WorkflowService(
-        catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+        catalog or build_catalog(config, sfn),
         sfn,
         RunRecords(table, retention, dynamodb_client),
         idempotency_keys or IdempotencyStore(table, retention, dynamodb_client),
         waiter,
         **(settings_options | options),
+    )
+
+
+def build_catalog(
+    config: Settings, stepfunctions: StepFunctionsGateway, clock: Callable[[], float] = time.monotonic
+) -> WorkflowCatalog:
+    """The workflows: the state machines tagged as such, read from AWS (catalog.py)."""
+    return WorkflowCatalog(
+        WorkflowTags().state_machines,
+        stepfunctions.task_refs,
+        cache_seconds=config.workflow_cache_seconds,
+        refresh_floor_seconds=config.workflow_refresh_floor_seconds,
+        clock=clock,
     )
 
 
@@ -65,11 +80,12 @@ def build_lifecycle(
     catalog: WorkflowCatalog | None = None,
     dynamodb_client: "DynamoDBClient | None" = None,
 ) -> WorkflowLifecycle:
-    """The lifecycle routes' service (start, status, terminate, retry, lists) over ``service``."""
+    """The lifecycle routes' service (start, status, terminate, retry, lists) over ``service``,
+    sharing its catalog (one reading of the tags per container)."""
     sfn = stepfunctions or StepFunctionsGateway()
     return WorkflowLifecycle(
         service,
-        catalog or WorkflowCatalog(config.workflow_state_machines, sfn.task_refs),
+        catalog or service.catalog,
         sfn,
         RunRecords(config.idempotency_table_name, config.idempotency_retention_days, dynamodb_client),
     )

@@ -85,12 +85,28 @@ def _client(service: str, config: Config = CLIENT_CONFIG) -> Any:
         return _session().create_client(service, config=config)
 
 
+def botocore_session() -> botocore.session.Session:
+    """The one session every client here is built from: a handler registered on it (the fault
+    tests' hooks, tests/aws_faults.py) is in every client built after."""
+    return _session()
+
+
+def forget_clients() -> None:
+    """The next client asked for is built anew, as on a cold start (the fault tests' new process)."""
+    _client.cache_clear()
+
+
 def stepfunctions_client() -> "SFNClient":
     return cast("SFNClient", _client("stepfunctions"))
 
 
 def stepfunctions_waiting_client() -> "SFNClient":
     return cast("SFNClient", _client("stepfunctions", WAITING_CONFIG))
+
+
+def tagging_client() -> Any:
+    """The Resource Groups Tagging API: which state machines are tagged as workflows."""
+    return _client("resourcegroupstaggingapi")
 
 
 def dynamodb_client() -> "DynamoDBClient":

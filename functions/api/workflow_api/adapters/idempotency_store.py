@@ -6,6 +6,7 @@ race costs no second read. Nothing here reads then writes.
 """
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -47,13 +48,12 @@ class IdempotencyStore(TableItems):
 
     def mark_started(self, record: KeyRecord) -> KeyRecord | None:
         """Record that the generation's run exists (whoever started it)."""
-        started = KeyRecord(record.workflow, record.key, record.version, record.generation, KeyState.STARTED)
-        return self._put(started, "generation = :generation", {":generation": {"N": str(record.generation)}})
+        return self._put(record.started(), "generation = :generation", {":generation": {"N": str(record.generation)}})
 
     def release(self, record: KeyRecord) -> None:
         """Give up a claim whose start failed, so a retry need not wait out the lease."""
         self._put(
-            KeyRecord(record.workflow, record.key, record.version, record.generation, KeyState.CLAIMED, record.owner),
+            replace(record, lease_until=0.0),
             "generation = :generation AND #state = :claimed AND #owner = :owner",
             {
                 ":generation": {"N": str(record.generation)},
@@ -83,6 +83,8 @@ class IdempotencyStore(TableItems):
         if record.owner is not None:
             item["owner"] = {"S": record.owner}
             item["leaseUntil"] = {"N": repr(record.lease_until)}
+        if record.fingerprint is not None:  # absent only on records written before keys were bound
+            item["requestFingerprint"] = {"S": record.fingerprint}
         return item
 
     @staticmethod
@@ -95,6 +97,7 @@ class IdempotencyStore(TableItems):
             state=KeyState(item["state"]["S"]),
             owner=item["owner"]["S"] if "owner" in item else None,
             lease_until=float(item["leaseUntil"]["N"]) if "leaseUntil" in item else 0.0,
+            fingerprint=item["requestFingerprint"]["S"] if "requestFingerprint" in item else None,
         )
 
     def _put(self, record: KeyRecord, condition: str, values: dict[str, Any]) -> KeyRecord | None:
