@@ -12,12 +12,15 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from local_mode.aws import REGION
 from tests.conftest import load_event
 from workflow_api.adapters.stepfunctions import StepFunctionsGateway
+from workflow_api.adapters.workflow_tags import WorkflowTags
+from workflow_api.catalog import WorkflowCatalog
 from workflow_api.config import Settings
-from workflow_api.errors import RunNotFound, WorkflowAmbiguous, WorkflowNotFound
+from workflow_api.errors import RunNotFound, ServiceUnavailable, WorkflowAmbiguous, WorkflowNotFound
 from workflow_api.parameters import RunOptions
 from workflow_api.service import StartCommand, WorkflowService
 from workflow_api.wiring import build_catalog, build_service
@@ -169,3 +172,48 @@ def test_two_state_machines_claiming_one_name_and_version_are_a_clear_error(
 def test_the_template_state_machines_are_found_by_their_tags(local_aws: Any) -> None:
     assert {"hello_world": [1, 2], "slow_steps": [1], "always_fails": [1]}.items() <= local_aws.workflows.items()
     assert service().catalog.names.items() >= {"hello_world": [1, 2], "slow_steps": [1]}.items()
+
+
+class RefusingTagging:
+    """The Tagging API's client, refusing every call as AWS may: throttled, or unreachable."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error, self.calls = error, 0
+
+    def get_resources(self, **_: Any) -> Any:
+        self.calls += 1
+        raise self.error
+
+
+REFUSALS = {
+    "throttled": ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetResources"),
+    "5xx": ClientError({"Error": {"Code": "InternalServiceException", "Message": "boom"}}, "GetResources"),
+    "unreachable": EndpointConnectionError(endpoint_url="https://tagging.us-east-1.amazonaws.com"),
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSALS))
+def test_a_refused_reading_of_the_tags_is_a_503_at_cold_start_and_the_last_reading_after(
+    local_aws: Any, refusal: str
+) -> None:
+    now = [0.0]
+    config = Settings.from_environment()
+    tagging = RefusingTagging(REFUSALS[refusal])
+    catalog = WorkflowCatalog(
+        WorkflowTags(tagging).state_machines, StepFunctionsGateway().task_refs, clock=lambda: now[0]
+    )
+    workflow_service = build_service(config, catalog=catalog)
+
+    with pytest.raises(ServiceUnavailable) as caught:  # http_errors: 503 with Retry-After
+        execute(workflow_service, "hello_world", None, {"name": "Ada"})
+    assert (caught.value.status, caught.value.retry_after_seconds) == (503, 1)
+
+    # Once a reading exists, a refused refresh keeps it: calls are answered, not refused.
+    readers = [WorkflowTags().state_machines]  # moto's Tagging API answers the first reading
+    good = WorkflowCatalog(lambda: readers[-1](), StepFunctionsGateway().task_refs, clock=lambda: now[0])
+    good.resolve("hello_world", None)
+    readers.append(WorkflowTags(tagging).state_machines)  # and refuses from now on
+    now[0] += 61
+    answer = execute(build_service(config, catalog=good), "hello_world", None, {"name": "Ada"})
+    assert (answer.http_status, answer.run.output) == (200, {"greeting": "Hello, Ada!", "version": 2})
+    assert tagging.calls == 2  # one at the cold start, one refresh; neither retried within the floor
