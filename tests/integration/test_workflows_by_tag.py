@@ -210,7 +210,7 @@ def test_a_refused_reading_of_the_tags_is_a_503_at_cold_start_and_the_last_readi
 
     # Once a reading exists, a refused refresh keeps it: calls are answered, not refused.
     readers = [WorkflowTags().state_machines]  # moto's Tagging API answers the first reading
-    good = WorkflowCatalog(lambda: readers[-1](), StepFunctionsGateway().task_refs, clock=lambda: now[0])
+    good = WorkflowCatalog(lambda: readers[-1](), StepFunctionsGateway().task_refs, clock=lambda: now[0])  # noqa: PLW0108 - the reader of the moment
     good.resolve("hello_world", None)
     readers.append(WorkflowTags(tagging).state_machines)  # and refuses from now on
     now[0] += 61
