@@ -419,9 +419,9 @@ class EventBridgeDelivery:
                     again = time.monotonic() + ASYNC_ERROR_WAITS_S[failures]
                     self._at(again, lambda: self._attempt(target, first, wait_s, failures + 1))
                     return
-                with self._wake:
-                    self._given_up += 1
                 dead_letters.keep(failed.function_name, failed.function_arn, failed.event, failed.error, failures + 1)
+                with self._wake:  # counted once it is in the queue: a test that sees the count finds it there
+                    self._given_up += 1
 
         threading.Thread(target=run, name="eventbridge", daemon=True).start()
 
