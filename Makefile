@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.12 "env PYENV_VERSION=3.12.1 python3" python3; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint fmt invoke bench validate build clean fuzz keys new-workflow
+.PHONY: help run test lint fmt invoke bench validate build clean fuzz chaos keys new-workflow
 
 help:
 	@echo "make run                      local API on http://127.0.0.1:$(PORT)/api (no Docker, no AWS)"
 	@echo "make test                     the whole suite: unit, integration (moto), end-to-end (HTTP)"
 	@echo "make fuzz                     schemathesis against the local server, deeper than make test's run"
+	@echo "make chaos                    random AWS faults (two a request) on the local stack, deeper than make test's"
 	@echo "make lint                     ruff, mypy, cfn-lint"
 	@echo "make invoke EVENT=events/x.json   one API Gateway event through the handler (like sam local invoke)"
 	@echo "  FUNCTION=RunStatusFunction        another function of the template, e.g. with events/run_status_change.json"
@@ -54,6 +55,13 @@ fuzz: $(STAMP)
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful \
 	FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM$$RANDOM} FUZZ_TIMEOUT=3000 \
 	$(BIN)/python -m pytest tests/e2e/test_fuzz.py --timeout 3600 $(PYTEST_ARGS)
+
+# The fault suite's random cases (tests/faults/test_chaos.py), deeper: CHAOS_CASES combinations of
+# AWS and EventBridge faults from a random seed (printed in the summary; CHAOS_SEED=n replays one).
+CHAOS_CASES ?= 300
+chaos: $(STAMP)
+	CHAOS_CASES=$(CHAOS_CASES) CHAOS_SEED=$${CHAOS_SEED:-$$RANDOM$$RANDOM} \
+	$(BIN)/python -m pytest tests/faults/test_chaos.py $(PYTEST_ARGS)
 
 # A workflow of this stack: statemachine/NAME.v1.asl.json, functions/NAME/, and its resources in
 # template.yaml (README "Add your workflow"). The standard library only: no .venv needed.

@@ -10,7 +10,10 @@ event carries: that wait reads the history, paced to about one read a second.
 The answer never says RUNNING for a run that has ended: EventBridge delivers best effort, so a
 call waiting for the end asks Step Functions (DescribeExecution) every ``end_check_seconds`` of
 its wait, and any call that nothing told of the end asks once more before it answers 206 (a task
-wait whose last history read was refused reads the item, then DescribeExecution).
+wait whose last history read was refused reads the item, then DescribeExecution). Nor does it
+answer an end the run has left: a joined run's item may hold an end from before a redrive, which
+is answered only once a Step Functions read (the history or DescribeExecution) has not shown the
+run running again; if both refuse the whole wait long, the answer is a 503.
 """
 
 from collections import Counter
@@ -171,15 +174,28 @@ class RunWaiter:
             return read  # the history is whole: the same end, with every task
         if read is not None and read.update_time > end.stop_date:
             return None  # events after the end: a redrive (a history that lags ends before it)
-        if read is None and wait.ask_first:
+        schedule = self._task_polls()
+        while read is None and wait.ask_first:
             # A joined run's item may hold an end from before a redrive, and the history that
-            # would tell was refused: Step Functions is asked. Only if that is refused too is the
-            # item's end answered as it is.
+            # would tell was refused: Step Functions is asked. While both refuse, both are asked
+            # again, backing off, as long as the wait lasts; an end neither ever confirms is not
+            # answered (it may be a redriven run's old one): 503, as for any refusal that outlasts
+            # the retries (the fault suite's redriven_late_end cases).
             asked, refused = self._ask(wait, calls)
             if not refused:
                 if asked is None:
                     return None  # running again: only a later end answers
                 end = asked
+                break
+            pause = schedule.next_pause(throttled=True)
+            if self._clock() + pause >= wait.deadline:
+                raise ServiceUnavailable("Step Functions refused the reads that would confirm the run's end; retry", 1)
+            self._sleep(pause)
+            read = self._history(wait, cursor, calls)
+            if read is not None and read.status.is_terminal:
+                return read
+            if read is not None and read.update_time > end.stop_date:
+                return None
         if not end.output_known:  # the event had no room for it, and the history did not say it
             end = (self._asked(wait, calls) if self._time_for_a_call(wait) else None) or end
         # The history was refused, or does not show the end yet (its reads lag the event): the
