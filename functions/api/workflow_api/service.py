@@ -86,12 +86,18 @@ class _TimeLeft:
 
 @dataclass(frozen=True)
 class _Launch:
-    """The run a call waits on: one it started, or (replayed) one its idempotency key named."""
+    """The run a call waits on: one it started, or (replayed) one its idempotency key named.
+    ``started`` is None when the run was there before this call's start was answered: a joined
+    run, or this call's own whose StartExecution answer was lost and whose retry found it ended."""
 
     workflow: WorkflowVersion
     execution_name: str
     started: StartedExecution | None
     replayed: bool
+
+    @property
+    def existed(self) -> bool:
+        return self.started is None
 
 
 def encode_input(workflow_input: dict[str, Any]) -> str:
@@ -180,7 +186,7 @@ class WorkflowService:
         at = launch.started.start_time if launch.started else 0
         # A joined run is not this call's: its input, status and times come from AWS, not the call.
         known = RunSnapshot(input=None if launch.replayed else command.input, output={}, create_time=at, update_time=at)
-        if budget <= 0 and not launch.replayed:
+        if budget <= 0 and not launch.existed:
             run, timed_out = known, True  # waitForSeconds 0: the run as started, no read
         else:
             wait = Wait(
@@ -190,7 +196,7 @@ class WorkflowService:
                 include_tasks=command.include_tasks,
                 deadline=begun + budget,
                 answer_by=begun + left,
-                ask_first=launch.replayed,
+                ask_first=launch.existed,
             )
             run, timed_out = self._waiter.wait(wait, calls)
         answer = self._answer(
@@ -264,7 +270,10 @@ class WorkflowService:
             self._records.put(workflow.workflow_id(execution_name), record)
         time_left.require_a_call("start the run")
         started = self._sfn.start_or_find(workflow.state_machine_arn, execution_name, workflow_input, calls)
-        return _Launch(workflow, execution_name, started, replayed=started is None)
+        # Found (None): the name is this call's own (a fresh uuid, or the key generation it holds,
+        # started by it or, for it, by a caller of the same request), so the run is this call's,
+        # not a replay: botocore retried a start whose answer was lost, and the run has ended.
+        return _Launch(workflow, execution_name, started, replayed=False)
 
     def _start_with_key(
         self,
@@ -290,7 +299,11 @@ class WorkflowService:
         mine = first_claim(workflow.name, key, workflow.version, owner, self._wall() + self._lease, request.fingerprint)
         time_left.require_a_call("claim the idempotency key")
         calls["PutItem"] += 1
-        seen = self._keys.claim_first(mine)
+        try:
+            seen = self._keys.claim_first(mine)
+        except ServiceUnavailable:
+            self._let_go(mine, time_left)  # in case the write was applied and only its answer lost
+            raise
         for _ in range(MAX_KEY_ROUNDS):
             if seen is None:
                 return self._start_claimed(mine, workflow_input, record, calls, time_left)
@@ -318,18 +331,22 @@ class WorkflowService:
                 dead = seen
                 mine = dead.claimed_by(owner, request.fingerprint, dead.version, self._wall() + self._lease)
                 calls["PutItem"] += 1
-                seen = self._keys.take_over(dead, mine, self._wall())
-                if seen is not None:
-                    continue
-                time_left.require_a_call("look for the run of the key's dead claimant")
-                if self._sfn.status_of(existing_arn, calls) is not None:
-                    # The dead claimant got as far as starting the run: the key is simply started,
-                    # bound to the dead claimant's request (unknown if it was a legacy claim).
-                    started = replace(mine, fingerprint=dead.fingerprint)
-                    time_left.require_a_call("mark the idempotency key started")
-                    calls["PutItem"] += 1
-                    self._keys.mark_started(started)
-                    seen = started.started()
+                try:
+                    seen = self._keys.take_over(dead, mine, self._wall())
+                    if seen is not None:
+                        continue
+                    time_left.require_a_call("look for the run of the key's dead claimant")
+                    if self._sfn.status_of(existing_arn, calls) is not None:
+                        # The dead claimant got as far as starting the run: the key is simply
+                        # started, bound to its request (unknown if it was a legacy claim).
+                        started = replace(mine, fingerprint=dead.fingerprint)
+                        time_left.require_a_call("mark the idempotency key started")
+                        calls["PutItem"] += 1
+                        self._keys.mark_started(started)
+                        seen = started.started()
+                except ServiceUnavailable:
+                    self._let_go(mine, time_left)  # the 503's retry must find the key free, not held
+                    raise
                 continue
             if move is Move.CHECK_STATUS:
                 status = self._sfn.status_of(existing_arn, calls)
@@ -358,11 +375,7 @@ class WorkflowService:
         try:
             launch = self._start(workflow, claim.execution_name, workflow_input, record, calls, time_left)
         except ServiceUnavailable:
-            # Let a retry claim the key at once rather than wait out the lease. If this write
-            # fails too (or would not fit), the lease runs out and the retry takes the key over then.
-            if time_left.allows_a_call():
-                with contextlib.suppress(ServiceUnavailable):
-                    self._keys.release(claim)
+            self._let_go(claim, time_left)
             raise
         # If this write fails (or there is no time left for it), the run exists all the same:
         # whoever finds the claim stale sees the run and marks the key started.
@@ -371,6 +384,15 @@ class WorkflowService:
             with contextlib.suppress(ServiceUnavailable):
                 self._keys.mark_started(claim)
         return launch
+
+    def _let_go(self, claim: KeyRecord, time_left: _TimeLeft) -> None:
+        """Release ``claim`` on a 503, so the retry it asks for claims the key at once rather than
+        wait out the lease. A conditional write on this call's owner id: a no-op if the call does
+        not hold it. If it fails too (or would not fit), the lease runs out and the retry takes
+        the key over then."""
+        if time_left.allows_a_call():
+            with contextlib.suppress(ServiceUnavailable):
+                self._keys.release(claim)
 
     def _task_refs(self, workflow: WorkflowVersion, options: RunOptions) -> frozenset[str]:
         """The task references to wait on, each a state of ``workflow`` (else a 400)."""

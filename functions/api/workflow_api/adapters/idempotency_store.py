@@ -119,5 +119,9 @@ class IdempotencyStore(TableItems):
             old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
             if old is None:  # the record vanished (TTL) between the two writes: try again
                 raise AwsUnavailable("The idempotency record changed under us; retry") from exc
-            return self._record(old)
+            found = self._record(old)
+            # This very write, applied by an attempt whose answer was lost (a read timeout):
+            # botocore's retry then fails the condition on it. Ours, not another caller's (a
+            # claim names its caller's own owner id).
+            return None if found == record else found
         return None
