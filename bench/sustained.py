@@ -54,6 +54,18 @@ TRACED = ("DescribeExecution", "GetExecutionHistory", "GetItem", "PutItem")
 SETTLE_S = 90  # at most, between rows: until no run is RUNNING and no EventBridge delivery is due
 
 
+def _error_message(payload: bytes) -> str:
+    """What an error answer says, without what differs per call (the requestId in ``instance``),
+    so errors of one kind count together."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "message" in body:
+        return str(body["message"])[:120]
+    return payload[:120].decode(errors="replace")
+
+
 def _on_request_thread() -> bool:
     """The API function runs on local mode's HTTP request threads (ThreadingHTTPServer's)."""
     return "process_request" in threading.current_thread().name
@@ -183,7 +195,7 @@ def _one_call(url: str, body: bytes, timeout: float, scheduled: float) -> dict[s
             record["run_status"] = run.get("status")
             record["tasks"] = len(run.get("tasks") or [])
         else:
-            record["error"] = f"HTTP {response.status}: {payload[:120].decode(errors='replace')}"
+            record["error"] = f"HTTP {response.status}: {_error_message(payload)}"
     except (OSError, http.client.HTTPException, ValueError) as exc:
         record["arrived"] = time.time()
         record["status"] = 0

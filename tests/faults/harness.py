@@ -34,6 +34,7 @@ from botocore.exceptions import ClientError
 from local_mode.gateway import Router, proxy_event
 from local_mode.lambda_runtime import LambdaContext
 from tests.aws_faults import Fault, FaultClock, FaultLayer, FaultPlan, Kind, ProcessDied
+from tests.conftest import wait_until
 from workflow_api.adapters.aws import forget_clients
 from workflow_api.config import Settings
 from workflow_api.observability import metrics
@@ -189,14 +190,7 @@ TALLY = Tally()
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     """``condition()``'s first truthy value, polled until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+    return wait_until(condition, timeout, what)
 
 
 class Api:

@@ -4,7 +4,6 @@ into the dead-letter queue template.yaml names, and scripts/redrive_run_ends.py 
 
 import json
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,14 +21,7 @@ from workflow_api.config import Settings
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import redrive_run_ends
 
-
-def _wait(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.005)  # a poll interval, not a wait for time to pass
-    raise AssertionError("condition not met in time")
+from tests.conftest import wait_until
 
 
 class FailingRunStatus:
@@ -105,7 +97,7 @@ def test_an_end_the_function_fails_on_is_retried_then_kept_in_the_dead_letter_qu
     local_aws: Any, run_status: FailingRunStatus
 ) -> None:
     arn = run_status.start()
-    _wait(lambda: limits.eventbridge.given_up() == 1)
+    wait_until(lambda: limits.eventbridge.given_up() == 1)
     assert run_status.failed == [arn] * 3  # the first attempt and Lambda's 2 retries
     assert _signals().ended(arn) is None  # not recorded...
     queue_url = _queue_url(local_aws)
@@ -126,7 +118,7 @@ def test_the_redrive_script_records_the_kept_ends_once_the_cause_is_fixed(
     local_aws: Any, run_status: FailingRunStatus
 ) -> None:
     first, second = run_status.start(), run_status.start()
-    _wait(lambda: limits.eventbridge.given_up() == 2)
+    wait_until(lambda: limits.eventbridge.given_up() == 2)
     queue_url = _queue_url(local_aws)
     assert queue_url is not None
     sqs, lambda_client = boto3.client("sqs", region_name=REGION), boto3.client("lambda", region_name=REGION)

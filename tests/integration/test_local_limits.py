@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from local_mode import limits
 from local_mode.aws import REGION
 from local_mode.server import LocalApiServer
+from tests.conftest import wait_until
 
 ONE_ATTEMPT = Config(retries={"total_max_attempts": 1})  # each call is one API call: no retry hides a throttle
 
@@ -31,21 +32,12 @@ def _machine(local_aws: Any, name: str = "hello_world", version: int = 1) -> str
     return arn
 
 
-def _wait(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.005)  # a poll interval, not a wait for time to pass
-    raise AssertionError("condition not met in time")
-
-
 def _finished(client: Any, arn: str) -> dict[str, Any]:
     def ended() -> dict[str, Any] | None:
         described: dict[str, Any] = client.describe_execution(executionArn=arn)
         return None if described["status"] == "RUNNING" else described
 
-    result: dict[str, Any] = _wait(ended)
+    result: dict[str, Any] = wait_until(ended, 5)
     return result
 
 
@@ -142,7 +134,7 @@ def test_a_task_throttled_by_lambda_concurrency_is_retried_per_its_asl_retry(
     client = boto3.client("stepfunctions", region_name=REGION)
     with limits.lambdas.invocation(local_aws.api_function.name):  # the API function holds the one slot
         arn = _run(local_aws)
-        _wait(lambda: limits.lambda_throttles().get(greet))
+        wait_until(lambda: limits.lambda_throttles().get(greet), 5)
     described = _finished(client, arn)  # hello_world retries after 1 s, when the slot is free
     assert described["status"] == "SUCCEEDED"
     events = client.get_execution_history(executionArn=arn)["events"]
@@ -228,7 +220,7 @@ def test_the_status_change_reaches_its_target_no_sooner_than_the_delay(
     client = boto3.client("stepfunctions", region_name=REGION)
     arn = _run(local_aws)
     stopped = _finished(client, arn)["stopDate"].timestamp()
-    invoked = _wait(lambda: run_status_calls.get(arn))
+    invoked = wait_until(lambda: run_status_calls.get(arn), 5)
     assert invoked - stopped >= 0.3 - 0.002  # stopDate is kept to the millisecond
     assert invoked - stopped < 2.0
     assert limits.eventbridge.delivered() == 1
@@ -242,9 +234,9 @@ def test_lose_next_drops_one_event(
     limits.eventbridge.lose_next(1)
     lost = _run(local_aws)
     _finished(client, lost)
-    _wait(lambda: limits.eventbridge.dropped() == 1)
+    wait_until(lambda: limits.eventbridge.dropped() == 1, 5)
     kept = _run(local_aws)  # ends after the lost one: once its event is in, the lost one never comes
-    _wait(lambda: run_status_calls.get(kept))
+    wait_until(lambda: run_status_calls.get(kept), 5)
     assert lost not in run_status_calls
     assert (limits.eventbridge.delivered(), limits.eventbridge.dropped()) == (1, 1)
 
