@@ -18,6 +18,7 @@ fault-free) and what its caller may be answered. The calls each one makes: matri
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from local_mode import limits
 from tests.faults.harness import Expect, Request, World, execute, get, greeting, start, wait_for
@@ -62,6 +63,19 @@ def prepare_start_fail(world: World) -> Prepared:
     return Prepared(start(world, "FAIL"), Expect(keyed=True, strategy="FAIL", output=greeting(world)))
 
 
+def _joined(output: dict[str, Any], workflow_id: str | None) -> Expect:
+    """What a call joining the key's existing run gets: that run, replayed, nothing started."""
+    return Expect(
+        keyed=True,
+        strategy="RETURN_EXISTING",
+        new_runs=0,
+        key_new=False,
+        output=output,
+        workflow_id=workflow_id,
+        replay=True,
+    )
+
+
 @path("join")
 def prepare_join(world: World) -> Prepared:
     request = execute(world, strategy="RETURN_EXISTING")
@@ -70,15 +84,7 @@ def prepare_join(world: World) -> Prepared:
     arn = world.arn_of(first.workflow_id)
     assert arn is not None
     wait_for(lambda: world.item_end(arn), 5, "the run's end recorded")
-    expect = Expect(
-        keyed=True,
-        strategy="RETURN_EXISTING",
-        new_runs=0,
-        key_new=False,
-        output=greeting(world),
-        workflow_id=first.workflow_id,
-        replay=True,
-    )
+    expect = _joined(output=greeting(world), workflow_id=first.workflow_id)
     return Prepared(request, expect)
 
 
@@ -93,15 +99,7 @@ def prepare_join_lost_end(world: World) -> Prepared:
     assert arn is not None
     world.ended(arn)
     wait_for(lambda: limits.eventbridge.dropped() > dropped, 5, "the run's end event lost")
-    expect = Expect(
-        keyed=True,
-        strategy="RETURN_EXISTING",
-        new_runs=0,
-        key_new=False,
-        output=greeting(world),
-        workflow_id=first.workflow_id,
-        replay=True,
-    )
+    expect = _joined(output=greeting(world), workflow_id=first.workflow_id)
     return Prepared(request, expect, end_event_lost=True)
 
 
@@ -191,15 +189,7 @@ def prepare_redriven_late_end(world: World) -> Prepared:
     request, workflow_id, arn = _redriven(world)
     limits.eventbridge.release_held()
     wait_for(lambda: world.item_end(arn), 5, "the older end recorded")
-    expect = Expect(
-        keyed=True,
-        strategy="RETURN_EXISTING",
-        new_runs=0,
-        key_new=False,
-        output=SLOW_OUTPUT,
-        workflow_id=workflow_id,
-        replay=True,
-    )
+    expect = _joined(output=SLOW_OUTPUT, workflow_id=workflow_id)
     return Prepared(request, expect)
 
 
@@ -213,13 +203,5 @@ def prepare_redriven_older_after_newer(world: World) -> Prepared:
     writes = world.status_writes(arn)
     limits.eventbridge.release_held()
     wait_for(lambda: world.status_writes(arn) > writes, 5, "the older end delivered")
-    expect = Expect(
-        keyed=True,
-        strategy="RETURN_EXISTING",
-        new_runs=0,
-        key_new=False,
-        output=SLOW_OUTPUT,
-        workflow_id=workflow_id,
-        replay=True,
-    )
+    expect = _joined(output=SLOW_OUTPUT, workflow_id=workflow_id)
     return Prepared(request, expect)
